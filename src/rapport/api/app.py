@@ -1,0 +1,63 @@
+"""The FastAPI application: API under /api/v1, web UI at /, health at /healthz."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from rapport import __version__
+from rapport.api import meta, records
+from rapport.api.limits import BodySizeLimit
+from rapport.api.problems import install as install_problems
+from rapport.api.problems import problem
+from rapport.api.responses import JSONResponse
+from rapport.bootstrap import Container, bootstrap
+from rapport.config import Settings
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(container: Container | None = None, settings: Settings | None = None) -> FastAPI:
+    container = container or bootstrap(settings)
+    app = FastAPI(
+        title="Rapport API",
+        version=__version__,
+        description="Records, pipelines, custom fields and search. Authenticate with "
+        "'Authorization: Bearer <token>' (create one with `rapport token create`).",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        default_response_class=JSONResponse,
+    )
+    app.state.container = container
+    install_problems(app)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> Response:
+        return problem(409, "conflict", "Conflict",
+                       "The change conflicts with an existing record (a unique value is already "
+                       "used, or a referenced record is still in use)")
+
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(meta.router)
+    api.include_router(records.router)
+    app.include_router(api)
+
+    @app.get("/healthz", tags=["Health"], summary="Liveness and database check")
+    def healthz() -> Response:
+        with container.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    try:
+        from rapport.web import mount as mount_web
+    except ImportError:  # the web UI package is optional during early bring-up
+        mount_web = None
+    if mount_web is not None:
+        mount_web(app, container)
+
+    app.add_middleware(BodySizeLimit, max_bytes=container.settings.max_body_bytes)
+    return app

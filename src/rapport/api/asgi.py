@@ -1,0 +1,5 @@
+"""ASGI entry point for uvicorn: ``rapport.api.asgi:app``."""
+
+from rapport.api.app import create_app
+
+app = create_app()

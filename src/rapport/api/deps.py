@@ -1,0 +1,72 @@
+"""FastAPI dependencies as ``Annotated`` aliases: the container, sessions and the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from rapport.bootstrap import Container
+from rapport.crm.service import Actor
+from rapport.trust.auth import Principal, principal_for_session, principal_for_token
+
+SESSION_COOKIE = "rapport_session"
+
+
+def get_container(request: Request) -> Container:
+    return request.app.state.container  # type: ignore[no-any-return]
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+def get_session(container: ContainerDep) -> Iterator[Session]:
+    with container.session_factory() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def resolve_principal(request: Request, container: Container) -> Principal:
+    """Bearer token first, then the signed browser-session cookie."""
+    from rapport.errors import Unauthenticated
+
+    header = request.headers.get("authorization", "")
+    with container.session_factory() as session:
+        if header.lower().startswith("bearer "):
+            return principal_for_token(session, header[7:].strip())
+        raw = request.cookies.get(SESSION_COOKIE)
+        if raw:
+            from itsdangerous import BadSignature, URLSafeSerializer
+
+            try:
+                session_id = URLSafeSerializer(container.settings.secret_key, "session").loads(raw)
+            except BadSignature:
+                raise Unauthenticated("Please sign in again") from None
+            return principal_for_session(session, str(session_id))
+    raise Unauthenticated("Send 'Authorization: Bearer <token>' (rapport token create)")
+
+
+def get_principal(request: Request, container: ContainerDep) -> Principal:
+    cached = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    principal = resolve_principal(request, container)
+    request.state.principal = principal
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(get_principal)]
+
+
+def get_actor(principal: CurrentUser, request: Request) -> Actor:
+    source = "ui" if request.cookies.get(SESSION_COOKIE) and not request.headers.get(
+        "authorization"
+    ) else "api"
+    return Actor(user_id=principal.user_id, source=source, is_admin=principal.is_admin)
+
+
+ActorDep = Annotated[Actor, Depends(get_actor)]

@@ -1,0 +1,45 @@
+"""Composition root: wires settings, engine, unit of work, services and the bus."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from rapport.config import Settings, get_settings
+from rapport.crm.service import RecordService
+from rapport.db import UnitOfWork, make_engine, make_session_factory
+from rapport.events.bus import InProcessBus, OutboxRelay
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    records: RecordService
+    bus: InProcessBus
+    relay: OutboxRelay
+    on_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.session_factory, on_commit=self.on_commit)
+
+
+def bootstrap(settings: Settings | None = None) -> Container:
+    settings = settings or get_settings()
+    engine = make_engine(settings.database_url)
+    session_factory = make_session_factory(engine)
+    bus = InProcessBus()
+    relay = OutboxRelay(session_factory, bus)
+    return Container(
+        settings=settings,
+        engine=engine,
+        session_factory=session_factory,
+        records=RecordService(settings),
+        bus=bus,
+        relay=relay,
+        on_commit=[relay.notify],
+    )

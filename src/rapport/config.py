@@ -1,0 +1,57 @@
+"""Settings from the environment (prefix ``RAPPORT_``), in one place."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRET = "dev-insecure-change-me"  # noqa: S105 - refused outside development
+
+
+class Settings(BaseSettings):
+    """Every knob Rapport reads, with its default and meaning."""
+
+    model_config = SettingsConfigDict(env_prefix="RAPPORT_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = Field(
+        "development", description="Deployment environment; production refuses placeholder secrets."
+    )
+    database_url: str = Field(
+        "sqlite:///./rapport.db",
+        description="SQLAlchemy URL: sqlite:///path.db or postgresql://user@host/db.",
+    )
+    secret_key: str = Field(
+        PLACEHOLDER_SECRET, description="Key that signs browser session cookies and CSRF tokens."
+    )
+    default_locale: Literal["en", "zh_CN"] = Field("en", description="UI locale for new users.")
+    default_currency: str = Field("CNY", description="Currency used when a record names none.")
+    default_phone_region: str = Field(
+        "CN", description="ISO region used to parse phone numbers written without a country code."
+    )
+    session_hours: int = Field(12, description="Browser session lifetime in hours.", ge=1)
+    max_body_bytes: int = Field(
+        2_000_000, description="Largest accepted HTTP request body; larger answers 413.", ge=1024
+    )
+    bulk_limit: int = Field(1000, description="Most records one bulk call may carry.", ge=1)
+    page_size_max: int = Field(200, description="Largest list page size.", ge=1)
+    count_cap: int = Field(1000, description="List counts stop at this number (shown as N+).")
+    idempotency_hours: int = Field(48, description="How long an Idempotency-Key answer is kept.")
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret(self) -> Settings:
+        if self.environment == "production" and self.secret_key == PLACEHOLDER_SECRET:
+            raise ValueError("RAPPORT_SECRET_KEY must be set to a real secret in production")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Settings read once from the environment (the composition root passes them on)."""
+    return Settings()

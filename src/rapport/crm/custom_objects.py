@@ -1,0 +1,114 @@
+"""Custom objects and custom field definitions, served through the record service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rapport.crm.custom_fields import check_definition, get_custom_object_type
+from rapport.crm.models import CustomObjectType
+from rapport.crm.query import Filter, ListQuery
+from rapport.crm.registry import OBJECTS
+from rapport.crm.service import Actor, Page, Record, RecordService
+from rapport.db.uow import UnitOfWork
+from rapport.errors import Conflict, NotFound
+
+
+def list_fields(session: Session, records: RecordService, query: ListQuery) -> Page:
+    return records.list(session, "custom_field_definitions", query)
+
+
+def define_field(uow: UnitOfWork, actor: Actor, values: dict[str, Any]) -> dict[str, Any]:
+    from rapport.crm.models import CustomFieldDefinition
+    from rapport.crm.service import jsonable
+
+    check_definition(uow.session, values, creating=True)
+    row = CustomFieldDefinition(**{k: v for k, v in values.items() if v is not None}, custom={})
+    uow.session.add(row)
+    uow.session.flush()
+    _log(uow, actor, "custom_field_definitions", row.id, values)
+    return {c.name: jsonable(getattr(row, c.name)) for c in CustomFieldDefinition.__table__.columns}
+
+
+def delete_field(uow: UnitOfWork, actor: Actor, field_id: int) -> None:
+    from rapport.crm.models import CustomFieldDefinition
+
+    row = uow.session.get(CustomFieldDefinition, field_id)
+    if row is None:
+        raise NotFound(f"No custom field with id {field_id}")
+    uow.session.delete(row)
+    _log(uow, actor, "custom_field_definitions", field_id, {"deleted": row.name})
+
+
+def _log(uow: UnitOfWork, actor: Actor, object_type: str, record_id: int, values: dict[str, Any]) -> None:
+    from rapport.crm.changes import ChangeRecord
+
+    uow.session.add(
+        ChangeRecord(
+            object_type=object_type, record_id=record_id, action="updated",
+            changes={k: [None, v] for k, v in values.items() if isinstance(v, str | int | bool | list)},
+            actor_user_id=actor.user_id, source=actor.source,
+        )
+    )
+
+
+def list_object_types(session: Session) -> list[dict[str, Any]]:
+    return [
+        {"id": c.id, "name": c.name, "label": c.label, "label_plural": c.label_plural,
+         "description": c.description}
+        for c in session.scalars(select(CustomObjectType).order_by(CustomObjectType.name))
+    ]
+
+
+def define_object(uow: UnitOfWork, actor: Actor, values: dict[str, Any]) -> dict[str, Any]:
+    if values["name"] in OBJECTS:
+        raise Conflict(f"'{values['name']}' is a built-in object")
+    if uow.session.scalar(select(CustomObjectType.id).where(CustomObjectType.name == values["name"])):
+        raise Conflict(f"A custom object named '{values['name']}' already exists")
+    row = CustomObjectType(**values, custom={})
+    uow.session.add(row)
+    uow.session.flush()
+    _log(uow, actor, "custom_object_types", row.id, values)
+    return {"id": row.id, **values}
+
+
+def list_records(session: Session, records: RecordService, name: str, query: ListQuery) -> Page:
+    type_id = get_custom_object_type(session, name).id
+    query.filters = [*query.filters, Filter("object_type_id", "eq", str(type_id))]
+    return records.list(session, "custom_records", query, field_scope=name)
+
+
+def get_record(session: Session, records: RecordService, name: str, record_id: int) -> Record:
+    type_id = get_custom_object_type(session, name).id
+    record = records.get(session, "custom_records", record_id)
+    if record.values["object_type_id"] != type_id:
+        raise NotFound(f"No {name} record with id {record_id}")
+    return record
+
+
+def create_record(
+    uow: UnitOfWork, actor: Actor, records: RecordService, name: str, data: dict[str, Any]
+) -> Record:
+    type_id = get_custom_object_type(uow.session, name).id
+    return records.create(
+        uow, actor, "custom_records", data, field_scope=name,
+        fixed_values={"object_type_id": type_id},
+    )
+
+
+def update_record(
+    uow: UnitOfWork, actor: Actor, records: RecordService, name: str, record_id: int,
+    data: dict[str, Any],
+) -> Record:
+    get_record(uow.session, records, name, record_id)
+    version = data.pop("version", None)
+    return records.update(uow, actor, "custom_records", record_id, data, version, field_scope=name)
+
+
+def delete_record(
+    uow: UnitOfWork, actor: Actor, records: RecordService, name: str, record_id: int
+) -> None:
+    get_record(uow.session, records, name, record_id)
+    records.delete(uow, actor, "custom_records", record_id)

@@ -1,0 +1,60 @@
+"""Normalisation of identity-bearing values: emails, phones, URLs, currencies."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import phonenumbers
+from babel.numbers import list_currencies
+from email_validator import EmailNotValidError, validate_email
+
+CURRENCIES = frozenset(list_currencies())
+_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+
+
+def normalise_email(value: str) -> str:
+    """NFKC (so a full-width ＠ becomes @), lower-case, syntax-checked; no DNS lookup."""
+    folded = unicodedata.normalize("NFKC", value).strip().lower()
+    try:
+        return validate_email(folded, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise ValueError(f"not a valid email address: {exc}") from exc
+
+
+def normalise_phone(value: str, default_region: str) -> str:
+    """E.164 (``+8613800138000``); numbers without a country code use ``default_region``."""
+    folded = unicodedata.normalize("NFKC", value).strip()
+    try:
+        parsed = phonenumbers.parse(folded, default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"not a phone number: {exc}") from exc
+    if not phonenumbers.is_possible_number(parsed):
+        raise ValueError("not a possible phone number for its country")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_url(value: str) -> str:
+    folded = value.strip()
+    if not folded.lower().startswith(("http://", "https://")):
+        folded = "https://" + folded
+    if not _URL.match(folded):
+        raise ValueError("not a URL (expected e.g. https://example.com)")
+    return folded
+
+
+def normalise_currency(value: str) -> str:
+    code = value.strip().upper()
+    if code not in CURRENCIES:
+        raise ValueError("not an ISO 4217 currency code (e.g. CNY, USD, EUR)")
+    return code
+
+
+def phone_search_variants(e164: str) -> list[str]:
+    """Digits of the number with and without its country code, for search."""
+    digits = e164.lstrip("+")
+    try:
+        parsed = phonenumbers.parse(e164)
+        return [digits, str(parsed.national_number)]
+    except phonenumbers.NumberParseException:
+        return [digits]

@@ -1,0 +1,536 @@
+"""Record service: create, read, update, delete, list and bulk for every object.
+
+Every write validates and normalises its input, checks references, applies the object's
+rules, keeps a change record, updates the search index and writes a domain event to the
+outbox — all in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from rapport.config import Settings
+from rapport.crm import record_rules
+from rapport.crm.changes import ChangeRecord
+from rapport.crm.custom_fields import custom_field_specs, validate_custom_values
+from rapport.crm.normalise import (
+    normalise_currency,
+    normalise_email,
+    normalise_phone,
+    normalise_url,
+)
+from rapport.crm.query import (
+    ListQuery,
+    apply_filters,
+    capped_count,
+    decode_cursor,
+    encode_cursor,
+    keyset_condition,
+    order_by,
+    row_cursor_values,
+    sort_keys,
+)
+from rapport.crm.registry import (
+    KIND_CURRENCY,
+    KIND_EMAIL,
+    KIND_PHONE,
+    KIND_URL,
+    OBJECTS,
+    FieldSpec,
+    ObjectSpec,
+    get_object,
+)
+from rapport.crm.schemas import create_model_for, update_model_for
+from rapport.crm.search import delete_documents, document_text, matching_ids, write_documents
+from rapport.db.base import utcnow
+from rapport.db.uow import UnitOfWork
+from rapport.errors import (
+    ErrorCollector,
+    NotFound,
+    ValidationFailed,
+    VersionConflict,
+)
+from rapport.events.models import OutboxMessage
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a user (via UI, API token or CLI) or the system."""
+
+    user_id: int | None
+    source: str = "api"
+    is_admin: bool = False
+
+
+SYSTEM = Actor(user_id=None, source="system", is_admin=True)
+
+
+@dataclass(frozen=True)
+class Record:
+    object: str
+    id: int
+    values: dict[str, Any]
+
+    @property
+    def version(self) -> int:
+        return int(self.values.get("version") or 1)
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Record]
+    next_cursor: str | None
+    count: int
+    count_capped: bool
+
+
+@dataclass
+class BulkResult:
+    created: list[int] = field(default_factory=list)
+    updated: list[int] = field(default_factory=list)
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def pydantic_errors(exc: ValidationError, prefix: str = "") -> ErrorCollector:
+    errors = ErrorCollector()
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown field; check the spelling or declare a custom field"
+        elif err["type"] == "literal_error":
+            message = "not an allowed value; " + err["msg"].replace("Input should be", "use")
+        errors.add(prefix + loc, message, err["type"])
+    return errors
+
+
+class RecordService:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def get(self, session: Session, object_name: str, record_id: int) -> Record:
+        spec = get_object(object_name)
+        table = _table(spec)
+        row = session.execute(select(table).where(table.c.id == record_id)).mappings().first()
+        if row is None:
+            raise NotFound(f"No {spec.singular} with id {record_id}")
+        return _record(spec, row)
+
+    def get_many(self, session: Session, object_name: str, ids: Sequence[int]) -> dict[int, Record]:
+        spec = get_object(object_name)
+        if not ids:
+            return {}
+        table = _table(spec)
+        rows = session.execute(select(table).where(table.c.id.in_(set(ids)))).mappings()
+        return {row["id"]: _record(spec, row) for row in rows}
+
+    def list(
+        self, session: Session, object_name: str, query: ListQuery, *, field_scope: str | None = None
+    ) -> Page:
+        """One page of records; ``field_scope`` names whose custom fields apply (custom objects)."""
+        spec = get_object(object_name)
+        custom = custom_field_specs(session, field_scope or object_name)
+        table = _table(spec)
+        stmt = select(table)
+        stmt = apply_filters(stmt, spec, custom, query.filters)
+        if query.q and query.q.strip():
+            if spec.search_table is None:
+                raise ValidationFailed(f"{spec.label} cannot be searched")
+            stmt = stmt.where(
+                matching_ids(session.get_bind().dialect.name, spec.search_table, query.q, table.c.id)
+            )
+        count, capped = capped_count(session, stmt, self.settings.count_cap)
+        keys = sort_keys(spec, custom, query.sort)
+        if query.cursor:
+            stmt = stmt.where(keyset_condition(keys, decode_cursor(query.cursor, keys)))
+        limit = max(1, min(query.limit, self.settings.page_size_max))
+        rows = list(session.execute(stmt.order_by(*order_by(keys)).limit(limit + 1)).mappings())
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            last = _Row(rows[-1])
+            next_cursor = encode_cursor(row_cursor_values(keys, last))
+        return Page([_record(spec, r) for r in rows], next_cursor, count, capped)
+
+    # ---- writing -------------------------------------------------------------------------
+
+    def create(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        object_name: str,
+        data: Mapping[str, Any],
+        *,
+        field_scope: str | None = None,
+        fixed_values: Mapping[str, Any] | None = None,
+    ) -> Record:
+        """Create one record; ``fixed_values`` are system-set columns clients may not write."""
+        result = self.bulk_write(
+            uow, actor, object_name, [dict(data)], field_scope=field_scope, fixed_values=fixed_values
+        )
+        return self.get(uow.session, object_name, result.created[0])
+
+    def update(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        object_name: str,
+        record_id: int,
+        data: Mapping[str, Any],
+        expected_version: int | None = None,
+        *,
+        field_scope: str | None = None,
+    ) -> Record:
+        payload = dict(data)
+        if expected_version is not None:
+            payload["version"] = expected_version
+        payload["id"] = record_id
+        self.bulk_write(uow, actor, object_name, [payload], field_scope=field_scope)
+        return self.get(uow.session, object_name, record_id)
+
+    def delete(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        object_name: str,
+        record_id: int,
+        expected_version: int | None = None,
+    ) -> None:
+        spec = get_object(object_name)
+        existing = self.get(uow.session, object_name, record_id)
+        if expected_version is not None and existing.version != expected_version:
+            raise VersionConflict(
+                f"{spec.singular} {record_id} is at version {existing.version}, "
+                f"not {expected_version}; reload it and try again"
+            )
+        table = _table(spec)
+        session = uow.session
+        record_rules.before_delete(session, spec, existing.values)
+        session.execute(delete(table).where(table.c.id == record_id))
+        if spec.search_table:
+            delete_documents(session.connection(), _dialect(session), spec.search_table, [record_id])
+        before = {k: jsonable(v) for k, v in existing.values.items() if v is not None}
+        self._log_changes(session, actor, spec, [(record_id, "deleted", {k: [v, None] for k, v in before.items()})])
+        record_rules.after_write(session, spec, [existing.values])
+
+    def bulk_write(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        object_name: str,
+        payloads: Sequence[Mapping[str, Any]],
+        *,
+        upsert_on: str | None = None,
+        field_scope: str | None = None,
+        fixed_values: Mapping[str, Any] | None = None,
+    ) -> BulkResult:
+        """Create records without ``id``, update those with one; all or nothing.
+
+        With ``upsert_on`` (e.g. ``external_id``) a record whose key already exists is updated.
+        """
+        spec = get_object(object_name)
+        if len(payloads) > self.settings.bulk_limit:
+            raise ValidationFailed(
+                f"At most {self.settings.bulk_limit} records per call; split the request"
+            )
+        session = uow.session
+        table = _table(spec)
+        custom = custom_field_specs(session, field_scope or object_name)
+        errors = ErrorCollector()
+        prefix_for = (lambda i: f"records[{i}].") if len(payloads) > 1 else (lambda i: "")
+
+        update_ids: dict[int, int] = {}
+        if upsert_on:
+            keys = [p.get(upsert_on) for p in payloads if p.get(upsert_on) and "id" not in p]
+            if keys:
+                key_col = table.c[upsert_on]
+                found = dict(session.execute(select(key_col, table.c.id).where(key_col.in_(keys))).all())
+                for i, p in enumerate(payloads):
+                    if "id" not in p and p.get(upsert_on) in found:
+                        update_ids[i] = found[p[upsert_on]]
+        for i, p in enumerate(payloads):
+            if "id" in p:
+                rid = p["id"]
+                if isinstance(rid, bool) or not isinstance(rid, int):
+                    errors.add(f"{prefix_for(i)}id", "id must be an integer")
+                else:
+                    update_ids[i] = rid
+        errors.raise_if_any()
+        existing = self.get_many(session, object_name, list(update_ids.values()))
+        for i, rid in update_ids.items():
+            if rid not in existing:
+                errors.add(f"{prefix_for(i)}id", f"no {spec.singular} with id {rid}", "not_found")
+        if errors.errors and len(payloads) == 1 and "id" in payloads[0]:
+            raise NotFound(f"No {spec.singular} with id {payloads[0]['id']}")
+
+        prepared: list[tuple[int, dict[str, Any], Record | None]] = []
+        for i, payload in enumerate(payloads):
+            current = existing.get(update_ids[i]) if i in update_ids else None
+            body = {k: v for k, v in payload.items() if k != "id"}
+            if upsert_on and current is not None:
+                body.pop("version", None)
+            values = self._validate(session, spec, custom, body, current, errors, prefix_for(i))
+            if values is not None and fixed_values and current is None:
+                values.update(fixed_values)
+            if values is not None:
+                prepared.append((i, values, current))
+        self._check_references(session, spec, custom, prepared, errors, prefix_for)
+        for i, values, current in prepared:
+            record_rules.before_write(
+                session, spec, values, current.values if current else None, errors, prefix_for(i),
+                self.settings,
+            )
+        errors.raise_if_any()
+
+        result = BulkResult()
+        creates = [(i, v) for i, v, cur in prepared if cur is None]
+        updates = [(i, v, cur) for i, v, cur in prepared if cur is not None]
+        change_log: list[tuple[int, str, dict[str, Any]]] = []
+        search_docs: list[tuple[int, str]] = []
+        written: list[dict[str, Any]] = []
+        if creates:
+            rows = [v for _, v in creates]
+            ids = list(
+                session.execute(
+                    insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+                ).scalars()
+            )
+            for rid, values in zip(ids, rows, strict=True):
+                result.created.append(rid)
+                change_log.append(
+                    (rid, "created", {k: [None, jsonable(v)] for k, v in values.items() if v not in (None, {}, [])})
+                )
+                full = {**values, "id": rid}
+                written.append(full)
+                if spec.search_table:
+                    search_docs.append((rid, document_text(spec, full)))
+        for i, values, current in updates:
+            assert current is not None
+            requested_version = values.pop("version", None)
+            if requested_version is not None and requested_version != current.version:
+                raise VersionConflict(
+                    f"{spec.singular} {current.id} is at version {current.version}, not "
+                    f"{requested_version}; reload it and try again"
+                )
+            diff = {
+                k: [jsonable(current.values.get(k)), jsonable(v)]
+                for k, v in values.items()
+                if current.values.get(k) != v
+            }
+            if not diff:
+                result.updated.append(current.id)
+                continue
+            changes = {k: values[k] for k in diff}
+            changes["version"] = current.version + 1
+            changes["updated_at"] = utcnow()
+            outcome = session.execute(
+                update(table)
+                .where(table.c.id == current.id, table.c.version == current.version)
+                .values(**changes)
+            )
+            if outcome.rowcount != 1:  # type: ignore[attr-defined]
+                raise VersionConflict(
+                    f"{spec.singular} {current.id} was changed by someone else; reload it"
+                )
+            result.updated.append(current.id)
+            change_log.append((current.id, "updated", diff))
+            full = {**current.values, **changes}
+            written.append(full)
+            if spec.search_table:
+                search_docs.append((current.id, document_text(spec, full)))
+        if search_docs and spec.search_table:
+            write_documents(session.connection(), _dialect(session), spec.search_table, search_docs)
+        self._log_changes(session, actor, spec, change_log)
+        record_rules.after_write(session, spec, written)
+        return result
+
+    # ---- helpers -------------------------------------------------------------------------
+
+    def _validate(
+        self,
+        session: Session,
+        spec: ObjectSpec,
+        custom: dict[str, FieldSpec],
+        body: dict[str, Any],
+        current: Record | None,
+        errors: ErrorCollector,
+        prefix: str,
+    ) -> dict[str, Any] | None:
+        model: type[BaseModel] = (
+            update_model_for(spec.name) if current is not None else create_model_for(spec.name)
+        )
+        try:
+            parsed = model.model_validate(body)
+        except ValidationError as exc:
+            errors.errors.extend(pydantic_errors(exc, prefix).errors)
+            return None
+        values = parsed.model_dump(exclude_unset=True)
+        for name, value in list(values.items()):
+            f = spec.fields.get(name)
+            if f is None or value is None:
+                continue
+            try:
+                if f.kind == KIND_EMAIL:
+                    values[name] = normalise_email(value)
+                elif f.kind == KIND_PHONE:
+                    values[name] = normalise_phone(value, self.settings.default_phone_region)
+                elif f.kind == KIND_URL:
+                    values[name] = normalise_url(value)
+                elif f.kind == KIND_CURRENCY:
+                    values[name] = normalise_currency(value)
+            except ValueError as exc:
+                errors.add(prefix + name, str(exc))
+            if f.required and values.get(name) in ("",):
+                errors.add(prefix + name, "must not be empty", "required")
+        for f in spec.fields.values():
+            if current is None and f.required and f.writable and f.name not in values:
+                errors.add(prefix + f.name, "this field is required", "required")
+            elif current is not None and f.required and f.name in values and values[f.name] is None:
+                errors.add(prefix + f.name, "this field cannot be cleared", "required")
+        if "custom" in values or current is None:
+            values["custom"] = validate_custom_values(
+                custom,
+                values.get("custom"),
+                current.values.get("custom") if current else None,
+                errors,
+                self.settings.default_phone_region,
+                prefix=prefix + "custom",
+            )
+        return values
+
+    def _check_references(
+        self,
+        session: Session,
+        spec: ObjectSpec,
+        custom: dict[str, FieldSpec],
+        prepared: list[tuple[int, dict[str, Any], Record | None]],
+        errors: ErrorCollector,
+        prefix_for: Any,
+    ) -> None:
+        wanted: dict[str, set[int]] = defaultdict(set)
+        uses: list[tuple[int, str, str, int]] = []
+        ref_fields = [f for f in spec.fields.values() if f.reference]
+        custom_refs = [f for f in custom.values() if f.reference]
+        for i, values, _ in prepared:
+            for f in ref_fields:
+                rid = values.get(f.name)
+                if rid is not None:
+                    wanted[f.reference or ""].add(rid)
+                    uses.append((i, f.name, f.reference or "", rid))
+            for f in custom_refs:
+                rid = (values.get("custom") or {}).get(f.name)
+                if isinstance(rid, int):
+                    wanted[f.reference or ""].add(rid)
+                    uses.append((i, f"custom.{f.name}", f.reference or "", rid))
+        found: dict[str, set[int]] = {}
+        for target, ids in wanted.items():
+            target_spec = OBJECTS.get(target)
+            if target_spec is None:  # a custom object: its records share one table
+                target_spec = OBJECTS["custom_records"]
+            t = _table(target_spec)
+            found[target] = set(session.scalars(select(t.c.id).where(t.c.id.in_(ids))))
+        for i, name, target, rid in uses:
+            if rid not in found.get(target, set()):
+                singular = OBJECTS[target].singular if target in OBJECTS else target
+                errors.add(
+                    prefix_for(i) + name, f"no {singular} with id {rid}", "dangling_reference"
+                )
+
+    def _log_changes(
+        self,
+        session: Session,
+        actor: Actor,
+        spec: ObjectSpec,
+        entries: list[tuple[int, str, dict[str, Any]]],
+    ) -> None:
+        if not entries:
+            return
+        now = utcnow()
+        session.execute(
+            insert(ChangeRecord),
+            [
+                {
+                    "object_type": spec.name,
+                    "record_id": rid,
+                    "action": action,
+                    "changes": changes,
+                    "actor_user_id": actor.user_id,
+                    "source": actor.source,
+                    "occurred_at": now,
+                }
+                for rid, action, changes in entries
+            ],
+        )
+        session.execute(
+            insert(OutboxMessage),
+            [
+                {
+                    "topic": f"crm.{spec.singular}.{action}",
+                    "payload": {
+                        "object": spec.name,
+                        "id": rid,
+                        "action": action,
+                        "changes": changes,
+                        "actor_user_id": actor.user_id,
+                        "source": actor.source,
+                        "occurred_at": now.isoformat(),
+                    },
+                    "created_at": now,
+                    "attempts": 0,
+                }
+                for rid, action, changes in entries
+            ],
+        )
+
+
+class _Row:
+    """Attribute access over a mapping row (for cursor values)."""
+
+    def __init__(self, mapping: Mapping[str, Any]) -> None:
+        self._m = mapping
+
+    def __getattr__(self, name: str) -> Any:
+        return self._m[name]
+
+
+def _table(spec: ObjectSpec) -> Table:
+    return spec.model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def title_of(spec: ObjectSpec, values: Mapping[str, Any]) -> str:
+    parts = [str(values.get(f) or "") for f in spec.title_fields]
+    if spec.name in ("contacts", "leads"):
+        first, last = values.get("first_name") or "", values.get("last_name") or ""
+        if any("\u4e00" <= ch <= "\u9fff" for ch in last + first):
+            return f"{last}{first}"
+    title = " ".join(p for p in parts if p).strip()
+    return title or f"#{values.get('id')}"
+
+
+def _record(spec: ObjectSpec, row: Mapping[str, Any]) -> Record:
+    values = dict(row)
+    values.pop("password_hash", None)
+    values["title"] = title_of(spec, values)
+    return Record(spec.name, int(values["id"]), values)
