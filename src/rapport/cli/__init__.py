@@ -94,5 +94,6 @@ def token_create(
     print(token)
 
 
-if __name__ == "__main__":
-    app()
+# Sub-command modules register themselves on ``app``; keep these imports last.
+from rapport.cli import demo as _demo  # noqa: E402, F401
+from rapport.cli import transfer as _transfer  # noqa: E402, F401
