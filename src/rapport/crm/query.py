@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, and_, case, false, func, not_, or_, select
+from sqlalchemy import Select, and_, false, func, not_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from rapport.crm.registry import (
@@ -166,8 +166,13 @@ class SortKey:
 
 
 def sort_keys(
-    spec: ObjectSpec, custom_fields: dict[str, FieldSpec], sort: list[str]
+    spec: ObjectSpec,
+    custom_fields: dict[str, FieldSpec],
+    sort: list[str],
+    *,
+    id_expr: ColumnElement[Any] | None = None,
 ) -> list[SortKey]:
+    """Sort keys ending with the id tie-breaker (``id_expr`` may stand in for the id column)."""
     errors = ErrorCollector()
     keys: list[SortKey] = []
     id_descending: bool | None = None
@@ -186,17 +191,14 @@ def sort_keys(
     errors.raise_if_any("Some sort fields are invalid")
     if id_descending is None:
         id_descending = keys[-1].descending if keys else True
-    keys.append(SortKey(spec.fields["id"], spec.model.id, id_descending))  # type: ignore[attr-defined]
+    id_column = id_expr if id_expr is not None else spec.model.id  # type: ignore[attr-defined]
+    keys.append(SortKey(spec.fields["id"], id_column, id_descending))
     return keys
 
 
 def order_by(keys: list[SortKey]) -> list[ColumnElement[Any]]:
-    clauses: list[ColumnElement[Any]] = []
-    for key in keys:
-        if key.spec.nullable:
-            clauses.append(case((key.expr.is_(None), 1), else_=0).asc())
-        clauses.append(key.expr.desc() if key.descending else key.expr.asc())
-    return clauses
+    """Plain ASC/DESC so indexes serve the sort; NULLs sort where the database puts them."""
+    return [key.expr.desc() if key.descending else key.expr.asc() for key in keys]
 
 
 def _json_default(value: Any) -> Any:
@@ -226,17 +228,27 @@ def decode_cursor(cursor: str, keys: list[SortKey]) -> list[Any]:
         ) from exc
 
 
-def keyset_condition(keys: list[SortKey], values: list[Any]) -> ColumnElement[bool]:
-    """Rows strictly after ``values`` in the order given by ``keys`` (NULLs sort last)."""
+def nulls_smallest(dialect: str) -> bool:
+    """SQLite sorts NULL before every value; PostgreSQL after."""
+    return dialect == "sqlite"
+
+
+def keyset_condition(
+    keys: list[SortKey], values: list[Any], dialect: str
+) -> ColumnElement[bool]:
+    """Rows strictly after ``values`` in the order given by ``keys``."""
+    smallest = nulls_smallest(dialect)
     branches: list[ColumnElement[bool]] = []
     equal_so_far: list[ColumnElement[bool]] = []
     for key, value in zip(keys, values, strict=True):
+        nulls_at_end = key.descending == smallest
+        after: ColumnElement[bool]
         if value is None:
-            after: ColumnElement[bool] = false()
+            after = false() if nulls_at_end else key.expr.is_not(None)
             same = key.expr.is_(None)
         else:
             after = key.expr < value if key.descending else key.expr > value
-            if key.spec.nullable:
+            if key.spec.nullable and nulls_at_end:
                 after = or_(after, key.expr.is_(None))
             same = key.expr == value
         branches.append(and_(*equal_so_far, after))

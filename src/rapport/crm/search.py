@@ -10,8 +10,12 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, text
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, column, false, literal_column, select, table, text
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import Join
 
 from rapport.crm.normalise import phone_search_variants
 from rapport.crm.registry import KIND_PHONE, ObjectSpec
@@ -47,7 +51,11 @@ def document_text(spec: ObjectSpec, values: Mapping[str, Any]) -> str:
 
 
 def query_terms(query: str) -> list[tuple[str, bool]]:
-    """Terms of a user query as (term, is_cjk_phrase)."""
+    """Terms of a user query as (term, is_phrase).
+
+    A phone-like query becomes its digits; CJK runs and chunks such as e-mail addresses
+    (several words glued by punctuation) become phrases; a single word matches by prefix.
+    """
     query = query.strip()
     if _PHONE_QUERY.match(query):
         return [(re.sub(r"\D", "", query), False)]
@@ -57,57 +65,89 @@ def query_terms(query: str) -> list[tuple[str, bool]]:
         cjk = [p for p in pieces if _CJK.fullmatch(p)]
         if cjk:
             terms.append((" ".join(cjk), True))
-        for piece in pieces:
-            if not _CJK.fullmatch(piece):
-                terms.extend((w.lower(), False) for w in _WORD.findall(piece))
+        words = [w.lower() for p in pieces if not _CJK.fullmatch(p) for w in _WORD.findall(p)]
+        if len(words) == 1:
+            terms.append((words[0], False))
+        elif words:
+            terms.append((" ".join(words), True))
     return terms[:8]
 
 
 def fts5_query(query: str) -> str | None:
-    parts = []
-    for term, is_phrase in query_terms(query):
-        if is_phrase:
-            parts.append(f'"{term}"')
-        else:
-            parts.append(f'"{term}"*')
+    parts = [f'"{term}"' if is_phrase else f'"{term}" *' for term, is_phrase in query_terms(query)]
     return " AND ".join(parts) or None
 
 
 def tsquery(query: str) -> str | None:
     parts = []
     for term, is_phrase in query_terms(query):
+        words = [w.replace("'", "") for w in term.split()]
         if is_phrase:
-            parts.append("(" + " <-> ".join(term.split()) + ")")
+            parts.append("(" + " <-> ".join(f"'{w}'" for w in words) + ")")
         else:
-            parts.append(f"{term}:*")
+            parts.append(f"'{words[0]}':*")
     return " & ".join(parts) or None
 
 
-def matching_ids(dialect: str, search_table: str, query: str, id_column: Any) -> ColumnElement[bool]:
-    """A WHERE clause restricting ``id_column`` to records matching ``query``."""
-    from sqlalchemy import false, literal_column
+class OrderedJoin(Join):
+    """A join whose left side drives the loop: ``CROSS JOIN`` on SQLite.
 
+    Without it SQLite may walk another index and probe FTS5 once per row (seconds at 1M rows).
+    """
+
+    inherit_cache = True
+
+
+@compiles(OrderedJoin, "sqlite")
+def _render_ordered_join(element: OrderedJoin, compiler: Any, **kw: Any) -> str:
+    kw["asfrom"] = True
+    left = compiler.process(element.left, **kw)
+    right = compiler.process(element.right, **kw)
+    kw.pop("asfrom")
+    return f"{left} CROSS JOIN {right} ON {compiler.process(element.onclause, **kw)}"
+
+
+# Matches scanned at most when counting a search that also has filters.
+COUNT_SCAN_BUDGET = 20_000
+
+
+@dataclass(frozen=True)
+class SearchSource:
+    """How to restrict a select to matching records.
+
+    On SQLite the FTS5 table is joined and its rowid drives the order (an index walk that
+    stops after one page); on PostgreSQL matching ids come from the GIN-indexed table.
+    """
+
+    join: Any | None
+    on: ColumnElement[bool] | None
+    where: ColumnElement[bool]
+    rowid: Any | None
+    budget_join: Any | None = None  # the matches, limited to COUNT_SCAN_BUDGET rows
+
+
+def search_source(dialect: str, search_table: str, query: str, id_column: Any) -> SearchSource:
     if dialect == "sqlite":
         match = fts5_query(query)
         if match is None:
-            return false()
-        sub = text(
-            f"SELECT rowid FROM {search_table} WHERE {search_table} MATCH :q"  # noqa: S608
-        ).bindparams(q=match)
-        return id_column.in_(sub.columns(literal_column("rowid")))
+            return SearchSource(None, None, false(), None)
+        fts = table(search_table, column("rowid"))
+        where = text(f"{search_table} MATCH :fts_q").bindparams(fts_q=match)
+        limited = (
+            select(fts.c.rowid.label("rowid")).where(where).limit(COUNT_SCAN_BUDGET).subquery("m")
+        )
+        return SearchSource(fts, fts.c.rowid == id_column, where, fts.c.rowid, limited)
     ts = tsquery(query)
     if ts is None:
-        return false()
-    like = "%" + query.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    clause = f"tsv @@ to_tsquery('simple', :ts)"
+        return SearchSource(None, None, false(), None)
+    clause = "tsv @@ to_tsquery('simple', :ts)"
     params: dict[str, Any] = {"ts": ts}
-    if len(query.strip()) >= 3:
+    stripped = query.strip()
+    if len(stripped) >= 3:
         clause += " OR body ILIKE :like"
-        params["like"] = like
-    sub = text(
-        f"SELECT record_id FROM {search_table} WHERE {clause}"  # noqa: S608
-    ).bindparams(**params)
-    return id_column.in_(sub.columns(literal_column("record_id")))
+        params["like"] = "%" + stripped.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    sub = text(f"SELECT record_id FROM {search_table} WHERE {clause}").bindparams(**params)  # noqa: S608
+    return SearchSource(None, None, id_column.in_(sub.columns(literal_column("record_id"))), None)
 
 
 def write_documents(

@@ -50,7 +50,14 @@ from rapport.crm.registry import (
     get_object,
 )
 from rapport.crm.schemas import create_model_for, update_model_for
-from rapport.crm.search import delete_documents, document_text, matching_ids, write_documents
+from rapport.crm.search import (
+    COUNT_SCAN_BUDGET,
+    OrderedJoin,
+    delete_documents,
+    document_text,
+    search_source,
+    write_documents,
+)
 from rapport.db.base import utcnow
 from rapport.db.uow import UnitOfWork
 from rapport.errors import (
@@ -97,6 +104,7 @@ class Page:
 class BulkResult:
     created: list[int] = field(default_factory=list)
     updated: list[int] = field(default_factory=list)
+    unchanged: list[int] = field(default_factory=list)  # also listed in ``updated``
 
 
 def jsonable(value: Any) -> Any:
@@ -150,17 +158,34 @@ class RecordService:
         custom = custom_field_specs(session, field_scope or object_name)
         table = _table(spec)
         stmt = select(table)
-        stmt = apply_filters(stmt, spec, custom, query.filters)
+        count_stmt = None
+        id_expr = None
         if query.q and query.q.strip():
             if spec.search_table is None:
                 raise ValidationFailed(f"{spec.label} cannot be searched")
-            stmt = stmt.where(
-                matching_ids(session.get_bind().dialect.name, spec.search_table, query.q, table.c.id)
-            )
-        count, capped = capped_count(session, stmt, self.settings.count_cap)
-        keys = sort_keys(spec, custom, query.sort)
+            source = search_source(_dialect(session), spec.search_table, query.q, table.c.id)
+            if source.join is not None:
+                stmt = stmt.select_from(OrderedJoin(source.join, table, source.on))
+                id_expr = source.rowid
+                if query.filters and source.budget_join is not None:
+                    count_stmt = apply_filters(
+                        select(table.c.id).select_from(
+                            OrderedJoin(source.budget_join, table,
+                                        source.budget_join.c.rowid == table.c.id)
+                        ),
+                        spec, custom, query.filters,
+                    )
+            stmt = stmt.where(source.where)
+        stmt = apply_filters(stmt, spec, custom, query.filters)
+        count, capped = capped_count(session, stmt if count_stmt is None else count_stmt,
+                                     self.settings.count_cap)
+        if count_stmt is not None and not capped:
+            capped = _budget_exhausted(session, source.budget_join)
+        keys = sort_keys(spec, custom, query.sort, id_expr=id_expr)
         if query.cursor:
-            stmt = stmt.where(keyset_condition(keys, decode_cursor(query.cursor, keys)))
+            stmt = stmt.where(
+                keyset_condition(keys, decode_cursor(query.cursor, keys), _dialect(session))
+            )
         limit = max(1, min(query.limit, self.settings.page_size_max))
         rows = list(session.execute(stmt.order_by(*order_by(keys)).limit(limit + 1)).mappings())
         next_cursor = None
@@ -307,7 +332,7 @@ class RecordService:
         search_docs: list[tuple[int, str]] = []
         written: list[dict[str, Any]] = []
         if creates:
-            rows = [v for _, v in creates]
+            rows = _uniform_rows(table, [v for _, v in creates])
             ids = list(
                 session.execute(
                     insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
@@ -337,6 +362,7 @@ class RecordService:
             }
             if not diff:
                 result.updated.append(current.id)
+                result.unchanged.append(current.id)
                 continue
             changes = {k: values[k] for k in diff}
             changes["version"] = current.version + 1
@@ -465,7 +491,7 @@ class RecordService:
             return
         now = utcnow()
         session.execute(
-            insert(ChangeRecord),
+            insert(ChangeRecord.__table__),  # Core executemany: ~10x faster than the ORM path
             [
                 {
                     "object_type": spec.name,
@@ -480,7 +506,7 @@ class RecordService:
             ],
         )
         session.execute(
-            insert(OutboxMessage),
+            insert(OutboxMessage.__table__),
             [
                 {
                     "topic": f"crm.{spec.singular}.{action}",
@@ -511,8 +537,34 @@ class _Row:
         return self._m[name]
 
 
+def _budget_exhausted(session: Session, budget_join: Any) -> bool:
+    """True when the counted matches stopped at the scan budget (the count is a lower bound)."""
+    from sqlalchemy import func
+
+    scanned = session.execute(select(func.count()).select_from(budget_join)).scalar_one()
+    return bool(scanned >= COUNT_SCAN_BUDGET)
+
+
 def _table(spec: ObjectSpec) -> Table:
     return spec.model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
+def _uniform_rows(table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Give every row the same keys (executemany needs one shape): a key a row lacks gets
+    the column's default, exactly what omitting it would have stored."""
+    keys = set().union(*rows)
+    if all(len(row) == len(keys) for row in rows):
+        return rows
+    fill: dict[str, Any] = {}
+    for key in keys:
+        default = table.c[key].default
+        if default is not None and default.is_scalar:  # type: ignore[attr-defined]
+            fill[key] = default.arg  # type: ignore[attr-defined]
+        elif default is not None and default.is_callable:  # type: ignore[attr-defined]
+            fill[key] = default.arg(None)  # type: ignore[attr-defined]
+        else:
+            fill[key] = None
+    return [{k: row[k] if k in row else fill[k] for k in keys} for row in rows]
 
 
 def _dialect(session: Session) -> str:
