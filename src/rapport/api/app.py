@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from rapport import __version__
 from rapport.api import meta, records
+from rapport.api.deps import refuse_nul
 from rapport.api.limits import BodySizeLimit
 from rapport.api.problems import install as install_problems
 from rapport.api.problems import problem
@@ -41,7 +42,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
                        "The change conflicts with an existing record (a unique value is already "
                        "used, or a referenced record is still in use)")
 
-    api = APIRouter(prefix=API_PREFIX)
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(refuse_nul)])
     api.include_router(meta.router)
     api.include_router(records.router)
     app.include_router(api)

@@ -15,6 +15,14 @@ from rapport.trust.auth import Principal, principal_for_session, principal_for_t
 SESSION_COOKIE = "rapport_session"
 
 
+def refuse_nul(request: Request) -> None:
+    """NUL (``%00``) in the path or query string is refused: PostgreSQL cannot compare it."""
+    from rapport.errors import ValidationFailed
+
+    if "\x00" in request.url.path or b"%00" in request.scope.get("query_string", b""):
+        raise ValidationFailed("NUL (\\u0000) characters are not allowed in URLs")
+
+
 def get_container(request: Request) -> Container:
     return request.app.state.container  # type: ignore[no-any-return]
 

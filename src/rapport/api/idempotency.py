@@ -35,7 +35,10 @@ def run_idempotent(
         return JSONResponse(body, status_code=status)
     if not key or len(key) > MAX_KEY:
         raise ValidationFailed(f"Idempotency-Key must be 1 to {MAX_KEY} characters")
-    digest = hashlib.sha256(dumps(request_fingerprint)).hexdigest()
+    try:
+        digest = hashlib.sha256(dumps(request_fingerprint)).hexdigest()
+    except orjson.JSONEncodeError as exc:  # nested deeper than orjson's 254 levels
+        raise ValidationFailed("The request body is nested too deeply; flatten it") from exc
     session = uow.session
     session.execute(
         delete(IdempotencyKey).where(IdempotencyKey.created_at < utcnow() - timedelta(hours=keep_hours))

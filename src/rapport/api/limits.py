@@ -35,9 +35,21 @@ class BodySizeLimit:
                     raise _TooLarge
             return message
 
+        started = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if too_large:  # the app answered a body it could not read whole (FastAPI: 400)
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
         try:
-            await self.app(scope, limited_receive, send)
+            await self.app(scope, limited_receive, guarded_send)
         except _TooLarge:
+            pass
+        if too_large and not started:
             await self._reject(send)
 
     async def _reject(self, send: Send) -> None:

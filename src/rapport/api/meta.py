@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from rapport.api.deps import ActorDep, ContainerDep, CurrentUser, SessionDep
 from rapport.api.idempotency import run_idempotent
-from rapport.api.records import page_json, parse_list_query, record_json
+from rapport.api.records import RecordId, page_json, parse_list_query, record_json
 from rapport.api.responses import JSONResponse
 from rapport.crm import custom_objects
 from rapport.crm.board import pipeline_board
@@ -21,6 +21,7 @@ from rapport.crm.json_schema import object_schema
 from rapport.crm.leads import convert_lead
 from rapport.crm.query import ListQuery
 from rapport.crm.registry import OBJECTS, WORK_OBJECTS
+from rapport.crm.schemas import MAX_ID
 from rapport.errors import Forbidden
 
 router = APIRouter()
@@ -52,25 +53,27 @@ class CustomObjectIn(BaseModel):
 class CustomRecordIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(max_length=200)
-    owner_id: int | None = Field(None, ge=1)
+    owner_id: int | None = Field(None, ge=1, le=MAX_ID)
     custom: dict[str, Any] | None = None
 
 
 class CustomRecordUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(None, max_length=200)
-    owner_id: int | None = Field(None, ge=1)
+    owner_id: int | None = Field(None, ge=1, le=MAX_ID)
     custom: dict[str, Any] | None = None
     version: int | None = None
 
 
 class ConvertLeadIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    account_id: int | None = Field(None, ge=1, description="Attach to this account instead of creating one")
+    account_id: int | None = Field(
+        None, ge=1, le=MAX_ID, description="Attach to this account instead of creating one"
+    )
     create_opportunity: bool = True
     opportunity_name: str | None = Field(None, max_length=200)
     amount: Decimal | None = Field(None, ge=0, max_digits=18, decimal_places=2, allow_inf_nan=False)
-    pipeline_id: int | None = Field(None, ge=1)
+    pipeline_id: int | None = Field(None, ge=1, le=MAX_ID)
 
 
 def _require_admin(actor: Any) -> None:
@@ -119,7 +122,7 @@ def create_custom_field(body: CustomFieldIn, container: ContainerDep, actor: Act
 
 @router.delete("/custom-fields/{field_id}", tags=["Schema"], status_code=204,
                summary="Remove a custom field definition (values stay in history)")
-def delete_custom_field(field_id: int, container: ContainerDep, actor: ActorDep) -> Response:
+def delete_custom_field(field_id: RecordId, container: ContainerDep, actor: ActorDep) -> Response:
     _require_admin(actor)
     with container.uow() as uow:
         custom_objects.delete_field(uow, actor, field_id)
@@ -177,7 +180,7 @@ def create_custom_record(
 
 @router.get("/custom-objects/{object_name}/records/{record_id}", tags=["Custom objects"],
             summary="Read a custom record")
-def get_custom_record(object_name: str, record_id: int, container: ContainerDep,
+def get_custom_record(object_name: str, record_id: RecordId, container: ContainerDep,
                       session: SessionDep, user: CurrentUser) -> Response:
     record = custom_objects.get_record(session, container.records, object_name, record_id)
     return JSONResponse(record_json(record))
@@ -185,7 +188,7 @@ def get_custom_record(object_name: str, record_id: int, container: ContainerDep,
 
 @router.patch("/custom-objects/{object_name}/records/{record_id}", tags=["Custom objects"],
               summary="Update a custom record")
-def update_custom_record(object_name: str, record_id: int, body: CustomRecordUpdate,
+def update_custom_record(object_name: str, record_id: RecordId, body: CustomRecordUpdate,
                          container: ContainerDep, actor: ActorDep) -> Response:
     data = body.model_dump(exclude_unset=True)
     with container.uow() as uow:
@@ -196,7 +199,7 @@ def update_custom_record(object_name: str, record_id: int, body: CustomRecordUpd
 
 @router.delete("/custom-objects/{object_name}/records/{record_id}", tags=["Custom objects"],
                status_code=204, summary="Delete a custom record")
-def delete_custom_record(object_name: str, record_id: int, container: ContainerDep,
+def delete_custom_record(object_name: str, record_id: RecordId, container: ContainerDep,
                          actor: ActorDep) -> Response:
     with container.uow() as uow:
         custom_objects.delete_record(uow, actor, container.records, object_name, record_id)
@@ -206,7 +209,7 @@ def delete_custom_record(object_name: str, record_id: int, container: ContainerD
 
 @router.post("/leads/{lead_id}/convert", tags=["Leads"],
              summary="Convert a lead into contact + account (+ opportunity) in one step")
-def convert(lead_id: int, body: ConvertLeadIn, container: ContainerDep, actor: ActorDep) -> Response:
+def convert(lead_id: RecordId, body: ConvertLeadIn, container: ContainerDep, actor: ActorDep) -> Response:
     with container.uow() as uow:
         result = convert_lead(uow, actor, container.records, lead_id, **body.model_dump())
         uow.commit()
@@ -216,7 +219,7 @@ def convert(lead_id: int, body: ConvertLeadIn, container: ContainerDep, actor: A
 @router.get("/pipelines/{pipeline_id}/board", tags=["Pipelines"],
             summary="Opportunities of a pipeline grouped by stage, with totals")
 def board(
-    pipeline_id: int, container: ContainerDep, session: SessionDep, user: CurrentUser,
+    pipeline_id: RecordId, container: ContainerDep, session: SessionDep, user: CurrentUser,
     per_stage: Annotated[int, Query(ge=1, le=200)] = 50,
     filters: Annotated[list[str] | None, Query(alias="filter")] = None,
 ) -> Response:

@@ -5,7 +5,7 @@ No ``from __future__ import annotations`` here: route signatures use generated m
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Path, Query
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
@@ -14,7 +14,7 @@ from rapport.api.idempotency import run_idempotent
 from rapport.api.responses import JSONResponse
 from rapport.crm.query import Filter, ListQuery
 from rapport.crm.registry import API_OBJECTS, OBJECTS
-from rapport.crm.schemas import create_model_for, update_model_for
+from rapport.crm.schemas import MAX_ID, create_model_for, update_model_for
 from rapport.crm.service import Page, Record
 
 router = APIRouter()
@@ -37,6 +37,9 @@ CursorParam = Annotated[str | None, Query(max_length=2000, description="next_cur
 LimitParam = Annotated[int, Query(ge=1, le=200, description="Page size")]
 IfMatch = Annotated[
     str | None, Header(description="Version you read (ETag); a mismatch answers 409")
+]
+RecordId = Annotated[
+    int, Path(ge=1, le=MAX_ID, description="Record id (a positive 64-bit integer)")
 ]
 IdemKey = Annotated[
     str | None, Header(alias="Idempotency-Key", description="Retry-safe key; replays the first answer")
@@ -96,6 +99,8 @@ def _version(if_match: str | None) -> int | None:
     from rapport.errors import ValidationFailed
 
     raw = if_match.strip().removeprefix("W/").strip('"')
+    if raw == "*":  # any current version (RFC 9110)
+        return None
     if not raw.isdigit():
         raise ValidationFailed("If-Match must be the record version, e.g. \"3\"")
     return int(raw)
@@ -106,6 +111,7 @@ def _add_routes(name: str) -> None:
     create_model = create_model_for(name)
     update_model = update_model_for(name)
     tag = spec.label
+    noun = ("an " if spec.singular[0] in "aeiou" else "a ") + spec.singular.replace("_", " ")
 
     @router.get(f"/{name}", tags=[tag], summary=f"List {spec.label.lower()}",
                 response_model=ListPage, name=f"list_{name}")
@@ -122,7 +128,7 @@ def _add_routes(name: str) -> None:
         query = parse_list_query(filters, sort, q, cursor, limit)
         return JSONResponse(page_json(container.records.list(session, name, query)))
 
-    @router.post(f"/{name}", tags=[tag], summary=f"Create a {spec.singular.replace('_', ' ')}",
+    @router.post(f"/{name}", tags=[tag], summary=f"Create {noun}",
                  status_code=201, name=f"create_{name}")
     def create_record(
         body: create_model,  # type: ignore[valid-type]
@@ -158,16 +164,16 @@ def _add_routes(name: str) -> None:
                 run, container.settings.idempotency_hours,
             )
 
-    @router.get(f"/{name}/{{record_id}}", tags=[tag], summary=f"Read a {spec.singular.replace('_', ' ')}",
+    @router.get(f"/{name}/{{record_id}}", tags=[tag], summary=f"Read {noun}",
                 name=f"get_{name}")
-    def get_record(record_id: int, session: SessionDep, container: ContainerDep, user: CurrentUser) -> Response:
+    def get_record(record_id: RecordId, session: SessionDep, container: ContainerDep, user: CurrentUser) -> Response:
         record = container.records.get(session, name, record_id)
         return JSONResponse(record_json(record), headers={"ETag": f'"{record.version}"'})
 
-    @router.patch(f"/{name}/{{record_id}}", tags=[tag], summary=f"Update a {spec.singular.replace('_', ' ')}",
+    @router.patch(f"/{name}/{{record_id}}", tags=[tag], summary=f"Update {noun}",
                   name=f"update_{name}")
     def update_record(
-        record_id: int,
+        record_id: RecordId,
         body: update_model,  # type: ignore[valid-type]
         container: ContainerDep,
         actor: ActorDep,
@@ -181,9 +187,9 @@ def _add_routes(name: str) -> None:
         return JSONResponse(record_json(record), headers={"ETag": f'"{record.version}"'})
 
     @router.delete(f"/{name}/{{record_id}}", tags=[tag], status_code=204,
-                   summary=f"Delete a {spec.singular.replace('_', ' ')}", name=f"delete_{name}")
+                   summary=f"Delete {noun}", name=f"delete_{name}")
     def delete_record(
-        record_id: int, container: ContainerDep, actor: ActorDep, if_match: IfMatch = None
+        record_id: RecordId, container: ContainerDep, actor: ActorDep, if_match: IfMatch = None
     ) -> Response:
         with container.uow() as uow:
             container.records.delete(uow, actor, name, record_id, _version(if_match))
@@ -193,7 +199,7 @@ def _add_routes(name: str) -> None:
     @router.get(f"/{name}/{{record_id}}/timeline", tags=[tag],
                 summary="Activities and changes of the record, newest first", name=f"timeline_{name}")
     def record_timeline(
-        record_id: int,
+        record_id: RecordId,
         session: SessionDep,
         container: ContainerDep,
         user: CurrentUser,

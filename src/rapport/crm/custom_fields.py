@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -28,7 +28,7 @@ from rapport.crm.registry import (
     OBJECTS,
     FieldSpec,
 )
-from rapport.crm.schemas import clean_text
+from rapport.crm.schemas import MAX_ID, clean_text
 from rapport.errors import Conflict, ErrorCollector, NotFound
 
 FIELD_TYPES = (
@@ -43,6 +43,7 @@ DEFAULT_CATEGORY = {
     KIND_REFERENCE: "system.reference",
 }
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
+MAX_EXACT_FLOAT = 2**53  # custom numbers are stored as JSON floats: exact up to here
 RESERVED = {"id", "custom", "version", "created_at", "updated_at", "title"}
 
 
@@ -129,6 +130,8 @@ def _coerce(spec: FieldSpec, value: Any, default_region: str) -> Any:
             raise ValueError("expected a number") from exc
         if not number.is_finite():
             raise ValueError("expected a finite number")
+        if abs(number) > MAX_EXACT_FLOAT:
+            raise ValueError(f"numbers beyond ±{MAX_EXACT_FLOAT} lose precision; store it as text")
         return float(number)
     if kind == KIND_BOOLEAN:
         if not isinstance(value, bool):
@@ -144,7 +147,7 @@ def _coerce(spec: FieldSpec, value: Any, default_region: str) -> Any:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         if parsed.tzinfo is None:
             raise ValueError("a timezone offset is required (e.g. +08:00 or Z)")
-        return parsed.isoformat()
+        return parsed.astimezone(UTC).isoformat()  # stored in UTC so text order is time order
     if kind == KIND_ENUM:
         if value not in spec.options:
             raise ValueError(f"allowed values: {', '.join(spec.options)}")
@@ -154,15 +157,19 @@ def _coerce(spec: FieldSpec, value: Any, default_region: str) -> Any:
             raise ValueError(f"expected a list drawn from: {', '.join(spec.options)}")
         return sorted(set(value))
     if kind == KIND_EMAIL:
-        return normalise_email(str(value))
+        if not isinstance(value, str):
+            raise ValueError("expected an email address as text")
+        return normalise_email(clean_text(value))
     if kind == KIND_PHONE:
         if not isinstance(value, str):
             raise ValueError("send phone numbers as strings, e.g. \"+86 138 0013 8000\"")
-        return normalise_phone(value, default_region)
+        return normalise_phone(clean_text(value), default_region)
     if kind == KIND_URL:
-        return normalise_url(str(value))
+        if not isinstance(value, str):
+            raise ValueError("expected a URL as text")
+        return normalise_url(clean_text(value))
     if kind == KIND_REFERENCE:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
             raise ValueError("expected a record id (positive integer)")
         return value
     raise ValueError(f"unsupported field type {kind}")

@@ -17,7 +17,23 @@ from rapport.errors import Conflict, NotFound
 
 
 def list_fields(session: Session, records: RecordService, query: ListQuery) -> Page:
-    return records.list(session, "custom_field_definitions", query)
+    """Definitions, optionally filtered by ``object_type:eq:<name>`` (not a registry object)."""
+    from rapport.crm.models import CustomFieldDefinition
+
+    stmt = select(CustomFieldDefinition)
+    for flt in query.filters:
+        if flt.field == "object_type" and flt.op == "eq":
+            stmt = stmt.where(CustomFieldDefinition.object_type == flt.value)
+    stmt = stmt.order_by(
+        CustomFieldDefinition.object_type, CustomFieldDefinition.position, CustomFieldDefinition.id
+    ).limit(max(1, query.limit))
+    columns = CustomFieldDefinition.__table__.columns
+    items = [
+        Record("custom_field_definitions", row.id,
+               {**{c.name: getattr(row, c.name) for c in columns}, "title": row.label})
+        for row in session.scalars(stmt)
+    ]
+    return Page(items, None, len(items), False)
 
 
 def define_field(uow: UnitOfWork, actor: Actor, values: dict[str, Any]) -> dict[str, Any]:

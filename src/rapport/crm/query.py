@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, and_, false, func, not_, or_, select
+from sqlalchemy import Select, and_, false, func, literal, not_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from rapport.crm.registry import (
@@ -18,6 +18,7 @@ from rapport.crm.registry import (
     KIND_DATETIME,
     KIND_ENUM,
     KIND_INTEGER,
+    KIND_JSON,
     KIND_MONEY,
     KIND_MULTI_ENUM,
     KIND_NUMBER,
@@ -25,6 +26,7 @@ from rapport.crm.registry import (
     FieldSpec,
     ObjectSpec,
 )
+from rapport.crm.schemas import MAX_ID
 from rapport.errors import ErrorCollector, ValidationFailed
 
 OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "is_null", "between")
@@ -63,7 +65,10 @@ def _parse_value(spec: FieldSpec, raw: str) -> Any:
     kind = spec.kind
     try:
         if kind in (KIND_INTEGER, KIND_REFERENCE):
-            return int(raw)
+            number = int(raw)
+            if not -MAX_ID <= number <= MAX_ID:
+                raise ValueError("beyond the 64-bit integer range")
+            return number
         if kind in (KIND_MONEY, KIND_NUMBER):
             value = Decimal(raw)
             if not value.is_finite():
@@ -75,7 +80,7 @@ def _parse_value(spec: FieldSpec, raw: str) -> Any:
             parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
             if parsed.tzinfo is None:
                 raise ValueError("timezone offset required, e.g. 2026-01-31T09:00:00+08:00")
-            return parsed.isoformat() if spec.custom else parsed
+            return parsed.astimezone(UTC).isoformat() if spec.custom else parsed
         if kind == KIND_BOOLEAN:
             lowered = raw.lower()
             if lowered not in ("true", "false", "1", "0"):
@@ -93,7 +98,7 @@ def field_expression(spec: ObjectSpec, f: FieldSpec) -> ColumnElement[Any]:
     if not f.custom:
         return getattr(model, f.name)  # type: ignore[no-any-return]
     element = model.custom[f.name]  # type: ignore[attr-defined]
-    if f.kind in (KIND_MONEY, KIND_NUMBER, KIND_INTEGER):
+    if f.kind in (KIND_MONEY, KIND_NUMBER, KIND_INTEGER, KIND_REFERENCE):
         return element.as_float()  # type: ignore[no-any-return]
     if f.kind == KIND_BOOLEAN:
         return element.as_boolean()  # type: ignore[no-any-return]
@@ -187,6 +192,9 @@ def sort_keys(
         except ValueError as exc:
             errors.add(f"sort.{name}", str(exc))
             continue
+        if f.kind in (KIND_MULTI_ENUM, KIND_JSON):
+            errors.add(f"sort.{name}", f"{f.kind} fields cannot be sorted; filter them instead")
+            continue
         keys.append(SortKey(f, field_expression(spec, f), descending))
     errors.raise_if_any("Some sort fields are invalid")
     if id_descending is None:
@@ -247,7 +255,8 @@ def keyset_condition(
             after = false() if nulls_at_end else key.expr.is_not(None)
             same = key.expr.is_(None)
         else:
-            after = key.expr < value if key.descending else key.expr > value
+            bound = literal(value) if isinstance(value, bool) else value  # SQLAlchemy: no `< True`
+            after = key.expr < bound if key.descending else key.expr > bound
             if key.spec.nullable and nulls_at_end:
                 after = or_(after, key.expr.is_(None))
             same = key.expr == value

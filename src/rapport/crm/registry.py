@@ -197,8 +197,11 @@ OBJECTS: dict[str, ObjectSpec] = {
     for name, singular, model, label, titles in _DEFINITIONS
 }
 
-# Objects served by the generic records API (users have their own endpoints).
-API_OBJECTS = [name for name in OBJECTS if name not in ("users", "custom_records")]
+# Objects served by the generic records API (users have their own endpoints; custom object
+# types are schema, declared by administrators through /custom-objects).
+API_OBJECTS = [
+    name for name in OBJECTS if name not in ("users", "custom_records", "custom_object_types")
+]
 # Objects a sales or service user works with in the UI.
 WORK_OBJECTS = ["accounts", "contacts", "leads", "opportunities", "activities", "tasks",
                 "tickets", "products", "quotes"]

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from dataclasses import dataclass
-
-from sqlalchemy import Connection, column, false, literal_column, select, table, text
+from sqlalchemy import Connection, column, false, select, table, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Join
@@ -126,28 +125,58 @@ class SearchSource:
     budget_join: Any | None = None  # the matches, limited to COUNT_SCAN_BUDGET rows
 
 
-def search_source(dialect: str, search_table: str, query: str, id_column: Any) -> SearchSource:
+def _pg_tsquery_sql(query: str) -> tuple[str, dict[str, Any]] | None:
+    """A tsquery built by PostgreSQL's own parser, so an e-mail is one token as when indexed."""
+    parts: list[str] = []
+    params: dict[str, Any] = {}
+    for i, (term, is_phrase) in enumerate(query_terms(query)):
+        key = f"ts_{i}"
+        if is_phrase:
+            original = term if _CJK.search(term) else _original_chunk(query, term)
+            parts.append(f"phraseto_tsquery('simple', :{key})")
+            params[key] = original
+        else:
+            parts.append(f"to_tsquery('simple', :{key})")
+            params[key] = "'" + term.replace("'", "") + "':*"
+    if not parts:
+        return None
+    return " && ".join(parts), params
+
+
+def _original_chunk(query: str, joined_words: str) -> str:
+    """The chunk of the user's query that produced ``joined_words`` (e.g. the raw e-mail)."""
+    for chunk in query.split():
+        words = [w.lower() for w in _WORD.findall(chunk)]
+        if " ".join(words) == joined_words:
+            return chunk.lower()
+    return joined_words
+
+
+def search_source(
+    dialect: str, search_table: str, query: str, id_column: Any, *, substring: bool = False
+) -> SearchSource:
+    """Matching records; ``substring`` (PostgreSQL) matches inside words with trigrams."""
     if dialect == "sqlite":
         match = fts5_query(query)
         if match is None:
             return SearchSource(None, None, false(), None)
         fts = table(search_table, column("rowid"))
         where = text(f"{search_table} MATCH :fts_q").bindparams(fts_q=match)
-        limited = (
-            select(fts.c.rowid.label("rowid")).where(where).limit(COUNT_SCAN_BUDGET).subquery("m")
-        )
-        return SearchSource(fts, fts.c.rowid == id_column, where, fts.c.rowid, limited)
-    ts = tsquery(query)
-    if ts is None:
-        return SearchSource(None, None, false(), None)
-    clause = "tsv @@ to_tsquery('simple', :ts)"
-    params: dict[str, Any] = {"ts": ts}
-    stripped = query.strip()
-    if len(stripped) >= 3:
-        clause += " OR body ILIKE :like"
-        params["like"] = "%" + stripped.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    sub = text(f"SELECT record_id FROM {search_table} WHERE {clause}").bindparams(**params)  # noqa: S608
-    return SearchSource(None, None, id_column.in_(sub.columns(literal_column("record_id"))), None)
+    else:
+        fts = table(search_table, column("record_id"))
+        if substring:
+            stripped = query.strip()
+            escaped = re.sub(r"([\\%_])", r"\\\1", stripped)
+            where = text(f"{search_table}.body ILIKE :like").bindparams(like=f"%{escaped}%")
+        else:
+            built = _pg_tsquery_sql(query)
+            if built is None:
+                return SearchSource(None, None, false(), None)
+            sql, params = built
+            where = text(f"{search_table}.tsv @@ ({sql})").bindparams(**params)
+    rowid = fts.c.rowid if dialect == "sqlite" else fts.c.record_id
+    limited = select(rowid.label("rowid")).where(where).limit(COUNT_SCAN_BUDGET).subquery("m")
+    return SearchSource(fts, rowid == id_column, where, rowid, limited)
 
 
 def write_documents(

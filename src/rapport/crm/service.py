@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Select, Table, any_, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from rapport.config import Settings
@@ -42,6 +42,7 @@ from rapport.crm.query import (
 from rapport.crm.registry import (
     KIND_CURRENCY,
     KIND_EMAIL,
+    KIND_JSON,
     KIND_PHONE,
     KIND_URL,
     OBJECTS,
@@ -49,10 +50,11 @@ from rapport.crm.registry import (
     ObjectSpec,
     get_object,
 )
-from rapport.crm.schemas import create_model_for, update_model_for
+from rapport.crm.schemas import MAX_ID, create_model_for, update_model_for
 from rapport.crm.search import (
     COUNT_SCAN_BUDGET,
     OrderedJoin,
+    SearchSource,
     delete_documents,
     document_text,
     search_source,
@@ -62,6 +64,7 @@ from rapport.db.base import utcnow
 from rapport.db.uow import UnitOfWork
 from rapport.errors import (
     ErrorCollector,
+    FieldError,
     NotFound,
     ValidationFailed,
     VersionConflict,
@@ -151,36 +154,44 @@ class RecordService:
         return {row["id"]: _record(spec, row) for row in rows}
 
     def list(
-        self, session: Session, object_name: str, query: ListQuery, *, field_scope: str | None = None
+        self,
+        session: Session,
+        object_name: str,
+        query: ListQuery,
+        *,
+        field_scope: str | None = None,
+        substring: bool = False,
     ) -> Page:
-        """One page of records; ``field_scope`` names whose custom fields apply (custom objects)."""
+        """One page of records; ``field_scope`` names whose custom fields apply (custom objects).
+
+        A search walks the full-text index in id order and stops after one page. On
+        PostgreSQL, when the capped count shows few matches, the matches are fetched first
+        (GIN) instead: the planner cannot tell a rare term from a common one.
+        """
         spec = get_object(object_name)
         custom = custom_field_specs(session, field_scope or object_name)
         table = _table(spec)
-        stmt = select(table)
-        count_stmt = None
-        id_expr = None
+        dialect = _dialect(session)
+        search: SearchSource | None = None
         if query.q and query.q.strip():
             if spec.search_table is None:
                 raise ValidationFailed(f"{spec.label} cannot be searched")
-            source = search_source(_dialect(session), spec.search_table, query.q, table.c.id)
-            if source.join is not None:
-                stmt = stmt.select_from(OrderedJoin(source.join, table, source.on))
-                id_expr = source.rowid
-                if query.filters and source.budget_join is not None:
-                    count_stmt = apply_filters(
-                        select(table.c.id).select_from(
-                            OrderedJoin(source.budget_join, table,
-                                        source.budget_join.c.rowid == table.c.id)
-                        ),
-                        spec, custom, query.filters,
-                    )
-            stmt = stmt.where(source.where)
-        stmt = apply_filters(stmt, spec, custom, query.filters)
-        count, capped = capped_count(session, stmt if count_stmt is None else count_stmt,
-                                     self.settings.count_cap)
-        if count_stmt is not None and not capped:
-            capped = _budget_exhausted(session, source.budget_join)
+            search = search_source(
+                dialect, spec.search_table, query.q, table.c.id, substring=substring
+            )
+        stmt, id_expr = _select(spec, custom, query, search, "walk")
+        counted = stmt
+        if search is not None and (query.filters or dialect != "sqlite"):
+            counted, _ = _select(spec, custom, query, search, "budget")
+        count, capped = capped_count(session, counted, self.settings.count_cap)
+        if search is not None and query.filters and not capped:
+            capped = _budget_exhausted(session, search.budget_join)
+        if search is not None and dialect != "sqlite":
+            if count == 0 and not substring and len((query.q or "").strip()) >= 3:
+                # Nothing matched whole words: look inside words (trigram index), e.g. "0013".
+                return self.list(session, object_name, query, field_scope=field_scope, substring=True)
+            if not capped:
+                stmt, id_expr = _select(spec, custom, query, search, "fenced")
         keys = sort_keys(spec, custom, query.sort, id_expr=id_expr)
         if query.cursor:
             stmt = stmt.where(
@@ -283,19 +294,32 @@ class RecordService:
         prefix_for = (lambda i: f"records[{i}].") if len(payloads) > 1 else (lambda i: "")
 
         update_ids: dict[int, int] = {}
+        if upsert_on and (upsert_on not in spec.fields or spec.fields[upsert_on].kind == KIND_JSON):
+            raise ValidationFailed(
+                f"upsert_on must name a field of {spec.label.lower()}, e.g. external_id",
+                errors=[FieldError("upsert_on", f"unknown field '{upsert_on}'", "unknown_field")],
+            )
         if upsert_on:
-            keys = [p.get(upsert_on) for p in payloads if p.get(upsert_on) and "id" not in p]
+            key_name = upsert_on
+
+            def key(p: Mapping[str, Any]) -> str | None:  # only text matches (a list is unhashable)
+                value = p.get(key_name)
+                return value if isinstance(value, str) and "id" not in p else None
+
+            keys = [key(p) for p in payloads if key(p)]
             if keys:
                 key_col = table.c[upsert_on]
                 found = dict(session.execute(select(key_col, table.c.id).where(key_col.in_(keys))).all())
                 for i, p in enumerate(payloads):
-                    if "id" not in p and p.get(upsert_on) in found:
+                    if key(p) and key(p) in found:
                         update_ids[i] = found[p[upsert_on]]
         for i, p in enumerate(payloads):
             if "id" in p:
                 rid = p["id"]
                 if isinstance(rid, bool) or not isinstance(rid, int):
                     errors.add(f"{prefix_for(i)}id", "id must be an integer")
+                elif not 1 <= rid <= MAX_ID:  # cannot exist, and would overflow the driver
+                    errors.add(f"{prefix_for(i)}id", f"no {spec.singular} with id {rid}", "not_found")
                 else:
                     update_ids[i] = rid
         errors.raise_if_any()
@@ -332,12 +356,8 @@ class RecordService:
         search_docs: list[tuple[int, str]] = []
         written: list[dict[str, Any]] = []
         if creates:
-            rows = _uniform_rows(table, [v for _, v in creates])
-            ids = list(
-                session.execute(
-                    insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
-                ).scalars()
-            )
+            rows = [v for _, v in creates]
+            ids = _insert_returning_ids(session, table, _uniform_rows(table, rows))
             for rid, values in zip(ids, rows, strict=True):
                 result.created.append(rid)
                 change_log.append(
@@ -379,7 +399,7 @@ class RecordService:
             result.updated.append(current.id)
             change_log.append((current.id, "updated", diff))
             full = {**current.values, **changes}
-            written.append(full)
+            written.extend((full, current.values))  # rules also tidy what the old state left
             if spec.search_table:
                 search_docs.append((current.id, document_text(spec, full)))
         if search_docs and spec.search_table:
@@ -537,6 +557,38 @@ class _Row:
         return self._m[name]
 
 
+def _select(
+    spec: ObjectSpec,
+    custom: dict[str, FieldSpec],
+    query: ListQuery,
+    search: SearchSource | None,
+    mode: str,
+) -> tuple[Select[Any], Any]:
+    """The filtered select of a list; with a search, joined to its matches.
+
+    ``walk`` drives from the full-text index in id order, ``budget`` counts within the first
+    COUNT_SCAN_BUDGET matches, ``fenced`` materialises the matches first (PostgreSQL).
+    """
+    table = _table(spec)
+    stmt: Select[Any] = select(table)
+    id_expr = None
+    if search is not None:
+        if search.join is None:  # the query has no searchable terms
+            stmt = stmt.where(search.where)
+        elif mode == "walk":
+            stmt = stmt.select_from(OrderedJoin(search.join, table, search.on)).where(search.where)
+            id_expr = search.rowid
+        elif mode == "budget":
+            budget = search.budget_join
+            stmt = select(table.c.id).select_from(
+                OrderedJoin(budget, table, budget.c.rowid == table.c.id)
+            )
+        else:  # id = ANY(ARRAY(matches)): evaluated once, then primary-key lookups
+            matches = select(search.rowid).where(search.where).scalar_subquery()
+            stmt = stmt.where(table.c.id == any_(func.array(matches)))
+    return apply_filters(stmt, spec, custom, query.filters), id_expr
+
+
 def _budget_exhausted(session: Session, budget_join: Any) -> bool:
     """True when the counted matches stopped at the scan budget (the count is a lower bound)."""
     from sqlalchemy import func
@@ -547,6 +599,21 @@ def _budget_exhausted(session: Session, budget_join: Any) -> bool:
 
 def _table(spec: ObjectSpec) -> Table:
     return spec.model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
+def _insert_returning_ids(session: Session, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert rows and return their ids in row order.
+
+    SQLite cannot order a multi-row RETURNING, so SQLAlchemy would send one INSERT per row
+    (10x slower). Instead the first row takes the next id, which also takes the write lock,
+    and the others get the ids that follow: what SQLite assigns anyway (max(rowid) + 1).
+    """
+    if _dialect(session) != "sqlite" or len(rows) < 2:
+        stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        return list(session.execute(stmt, rows).scalars())
+    first = int(session.execute(insert(table).returning(table.c.id), rows[0]).scalar_one())
+    session.execute(insert(table), [{**row, "id": first + n} for n, row in enumerate(rows) if n])
+    return list(range(first, first + len(rows)))
 
 
 def _uniform_rows(table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

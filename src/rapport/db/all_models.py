@@ -3,8 +3,8 @@
 from rapport.crm import changes as _changes  # noqa: F401
 from rapport.crm import models as _crm  # noqa: F401
 from rapport.db import idempotency as _idempotency  # noqa: F401
+from rapport.db.base import Base
 from rapport.events import models as _events  # noqa: F401
 from rapport.trust import models as _trust  # noqa: F401
-from rapport.db.base import Base
 
 metadata = Base.metadata

@@ -23,7 +23,7 @@ from rapport.errors import Conflict, Unauthenticated, ValidationFailed
 from rapport.trust.models import ApiToken, User, UserSession
 
 _hasher = PasswordHasher()
-TOKEN_PREFIX = "rpt_"
+TOKEN_PREFIX = "rpt_"  # noqa: S105 - a public prefix, not a secret
 MIN_PASSWORD = 8
 
 

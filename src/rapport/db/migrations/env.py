@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from alembic import context
 
 from rapport.db.all_models import metadata
 from rapport.db.engine import make_engine
+from rapport.db.migrate import include_name
 
 config = context.config
-
-
-def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
-    # Full-text tables are dialect-specific and created by hand in the migrations.
-    return not (type_ == "table" and name is not None and name.startswith("search_"))
 
 
 def run_migrations_online() -> None:
