@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -21,9 +25,41 @@ from rapport.config import Settings
 API_PREFIX = "/api/v1"
 
 
-def create_app(container: Container | None = None, settings: Settings | None = None) -> FastAPI:
+@asynccontextmanager
+async def _outbox_relay(app: FastAPI) -> AsyncIterator[None]:
+    """Publish committed domain events in the background while the server runs."""
+    container: Container = app.state.container
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=container.relay.run_forever, args=(stop,), name="outbox-relay", daemon=True
+    )
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        container.relay.notify()
+        thread.join(timeout=5)
+
+
+def bind_container(app: FastAPI, container: Container) -> None:
+    """Point an existing app at another container (tests reuse one app across databases)."""
+    from rapport.web import rebind
+
+    app.state.container = container
+    rebind(app, container)
+
+
+def create_app(
+    container: Container | None = None,
+    settings: Settings | None = None,
+    *,
+    run_outbox_relay: bool = False,
+) -> FastAPI:
+    """The app; ``run_outbox_relay`` starts the relay thread (the server does, tests drain)."""
     container = container or bootstrap(settings)
     app = FastAPI(
+        lifespan=_outbox_relay if run_outbox_relay else None,
         title="Rapport API",
         version=__version__,
         description="Records, pipelines, custom fields and search. Authenticate with "
@@ -53,12 +89,9 @@ def create_app(container: Container | None = None, settings: Settings | None = N
             conn.execute(text("SELECT 1"))
         return JSONResponse({"status": "ok", "version": __version__})
 
-    try:
-        from rapport.web import mount as mount_web
-    except ImportError:  # the web UI package is optional during early bring-up
-        mount_web = None
-    if mount_web is not None:
-        mount_web(app, container)
+    from rapport.web import mount as mount_web
+
+    mount_web(app, container)
 
     app.add_middleware(BodySizeLimit, max_bytes=container.settings.max_body_bytes)
     return app

@@ -2,4 +2,4 @@
 
 from rapport.api.app import create_app
 
-app = create_app()
+app = create_app(run_outbox_relay=True)

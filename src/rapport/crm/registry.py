@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Date, Integer, Numeric, String, Text
+from sqlalchemy import BigInteger, Boolean, Date, Integer, Numeric, String, Text
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql.schema import Column
 
@@ -90,7 +90,7 @@ SEARCHABLE_TABLES = frozenset({
 })
 
 
-def _kind_of(column: Column[Any]) -> tuple[str, type]:
+def _kind_of(column: Any) -> tuple[str, type]:
     meta = column.info
     col_type = column.type
     if column.foreign_keys:
@@ -117,13 +117,20 @@ def _kind_of(column: Column[Any]) -> tuple[str, type]:
     return KIND_JSON, object
 
 
+INT32_MAX = 2**31 - 1
+
+
+def _is_int32(column: Any) -> bool:
+    return isinstance(column.type, Integer) and not isinstance(column.type, BigInteger)
+
+
 def _label(name: str) -> str:
     return name.removesuffix("_id").replace("_", " ").capitalize()
 
 
 def _field_specs(model: type[DeclarativeBase]) -> dict[str, FieldSpec]:
     specs: dict[str, FieldSpec] = {}
-    for column in model.__table__.columns:  # type: ignore[attr-defined]
+    for column in model.__table__.columns:
         if column.name == "custom":
             continue
         meta = column.info
@@ -152,8 +159,9 @@ def _field_specs(model: type[DeclarativeBase]) -> dict[str, FieldSpec]:
             max_length=max_length,
             options=tuple(meta.get("enum", ())),
             reference=reference,
-            minimum=meta.get("minimum"),
-            maximum=meta.get("maximum"),
+            # INTEGER columns are 32-bit on PostgreSQL: without declared bounds, the storage range
+            minimum=meta.get("minimum", -INT32_MAX - 1 if _is_int32(column) else None),
+            maximum=meta.get("maximum", INT32_MAX if _is_int32(column) else None),
             searchable=bool(meta.get("search")),
             python_type=py_type,
         )
@@ -183,7 +191,7 @@ _DEFINITIONS: list[tuple[str, str, type[DeclarativeBase], str, tuple[str, ...]]]
 ]
 
 for _name, _singular, _model, _label_text, _titles in _DEFINITIONS:
-    _TABLE_TO_OBJECT[_model.__tablename__] = _name  # type: ignore[attr-defined]
+    _TABLE_TO_OBJECT[_model.__tablename__] = _name
 
 OBJECTS: dict[str, ObjectSpec] = {
     name: ObjectSpec(

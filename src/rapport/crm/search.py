@@ -120,7 +120,7 @@ class SearchSource:
 
     join: Any | None
     on: ColumnElement[bool] | None
-    where: ColumnElement[bool]
+    where: Any  # a boolean clause (text or column expression)
     rowid: Any | None
     budget_join: Any | None = None  # the matches, limited to COUNT_SCAN_BUDGET rows
 

@@ -7,12 +7,13 @@ outbox — all in the caller's transaction.
 
 from __future__ import annotations
 
+import builtins
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Select, Table, any_, delete, func, insert, select, update
@@ -184,7 +185,7 @@ class RecordService:
         if search is not None and (query.filters or dialect != "sqlite"):
             counted, _ = _select(spec, custom, query, search, "budget")
         count, capped = capped_count(session, counted, self.settings.count_cap)
-        if search is not None and query.filters and not capped:
+        if search is not None and search.budget_join is not None and query.filters and not capped:
             capped = _budget_exhausted(session, search.budget_join)
         if search is not None and dialect != "sqlite":
             if count == 0 and not substring and len((query.q or "").strip()) >= 3:
@@ -291,7 +292,9 @@ class RecordService:
         table = _table(spec)
         custom = custom_field_specs(session, field_scope or object_name)
         errors = ErrorCollector()
-        prefix_for = (lambda i: f"records[{i}].") if len(payloads) > 1 else (lambda i: "")
+        def prefix_for(i: int) -> str:
+            return f"records[{i}]." if len(payloads) > 1 else ""
+
 
         update_ids: dict[int, int] = {}
         if upsert_on and (upsert_on not in spec.fields or spec.fields[upsert_on].kind == KIND_JSON):
@@ -309,7 +312,10 @@ class RecordService:
             keys = [key(p) for p in payloads if key(p)]
             if keys:
                 key_col = table.c[upsert_on]
-                found = dict(session.execute(select(key_col, table.c.id).where(key_col.in_(keys))).all())
+                found: dict[Any, int] = {
+                    row[0]: row[1]
+                    for row in session.execute(select(key_col, table.c.id).where(key_col.in_(keys)))
+                }
                 for i, p in enumerate(payloads):
                     if key(p) and key(p) in found:
                         update_ids[i] = found[p[upsert_on]]
@@ -318,21 +324,23 @@ class RecordService:
                 rid = p["id"]
                 if isinstance(rid, bool) or not isinstance(rid, int):
                     errors.add(f"{prefix_for(i)}id", "id must be an integer")
-                elif not 1 <= rid <= MAX_ID:  # cannot exist, and would overflow the driver
-                    errors.add(f"{prefix_for(i)}id", f"no {spec.singular} with id {rid}", "not_found")
                 else:
                     update_ids[i] = rid
         errors.raise_if_any()
-        existing = self.get_many(session, object_name, list(update_ids.values()))
+        existing = self.get_many(  # an id beyond 64 bits cannot exist (and would overflow)
+            session, object_name, [r for r in update_ids.values() if 1 <= r <= MAX_ID]
+        )
         for i, rid in update_ids.items():
             if rid not in existing:
                 errors.add(f"{prefix_for(i)}id", f"no {spec.singular} with id {rid}", "not_found")
         if errors.errors and len(payloads) == 1 and "id" in payloads[0]:
             raise NotFound(f"No {spec.singular} with id {payloads[0]['id']}")
 
-        prepared: list[tuple[int, dict[str, Any], Record | None]] = []
+        prepared: builtins.list[tuple[int, dict[str, Any], Record | None]] = []
         for i, payload in enumerate(payloads):
             current = existing.get(update_ids[i]) if i in update_ids else None
+            if i in update_ids and current is None:
+                continue  # reported as not found; validating it as a create would only add noise
             body = {k: v for k, v in payload.items() if k != "id"}
             if upsert_on and current is not None:
                 body.pop("version", None)
@@ -467,9 +475,9 @@ class RecordService:
         session: Session,
         spec: ObjectSpec,
         custom: dict[str, FieldSpec],
-        prepared: list[tuple[int, dict[str, Any], Record | None]],
+        prepared: builtins.list[tuple[int, dict[str, Any], Record | None]],
         errors: ErrorCollector,
-        prefix_for: Any,
+        prefix_for: Callable[[int], str],
     ) -> None:
         wanted: dict[str, set[int]] = defaultdict(set)
         uses: list[tuple[int, str, str, int]] = []
@@ -505,13 +513,13 @@ class RecordService:
         session: Session,
         actor: Actor,
         spec: ObjectSpec,
-        entries: list[tuple[int, str, dict[str, Any]]],
+        entries: builtins.list[tuple[int, str, dict[str, Any]]],
     ) -> None:
         if not entries:
             return
         now = utcnow()
         session.execute(
-            insert(ChangeRecord.__table__),  # Core executemany: ~10x faster than the ORM path
+            insert(cast(Table, ChangeRecord.__table__)),  # Core executemany: ~10x faster than the ORM path
             [
                 {
                     "object_type": spec.name,
@@ -526,7 +534,7 @@ class RecordService:
             ],
         )
         session.execute(
-            insert(OutboxMessage.__table__),
+            insert(cast(Table, OutboxMessage.__table__)),
             [
                 {
                     "topic": f"crm.{spec.singular}.{action}",
@@ -550,7 +558,7 @@ class RecordService:
 class _Row:
     """Attribute access over a mapping row (for cursor values)."""
 
-    def __init__(self, mapping: Mapping[str, Any]) -> None:
+    def __init__(self, mapping: Mapping[Any, Any]) -> None:
         self._m = mapping
 
     def __getattr__(self, name: str) -> Any:
@@ -579,12 +587,13 @@ def _select(
             stmt = stmt.select_from(OrderedJoin(search.join, table, search.on)).where(search.where)
             id_expr = search.rowid
         elif mode == "budget":
-            budget = search.budget_join
+            budget: Any = search.budget_join
             stmt = select(table.c.id).select_from(
                 OrderedJoin(budget, table, budget.c.rowid == table.c.id)
             )
         else:  # id = ANY(ARRAY(matches)): evaluated once, then primary-key lookups
-            matches = select(search.rowid).where(search.where).scalar_subquery()
+            rowid: Any = search.rowid
+            matches = select(rowid).where(search.where).scalar_subquery()
             stmt = stmt.where(table.c.id == any_(func.array(matches)))
     return apply_filters(stmt, spec, custom, query.filters), id_expr
 
@@ -598,7 +607,7 @@ def _budget_exhausted(session: Session, budget_join: Any) -> bool:
 
 
 def _table(spec: ObjectSpec) -> Table:
-    return spec.model.__table__  # type: ignore[attr-defined,no-any-return]
+    return cast(Table, spec.model.__table__)
 
 
 def _insert_returning_ids(session: Session, table: Table, rows: list[dict[str, Any]]) -> list[int]:
@@ -607,10 +616,20 @@ def _insert_returning_ids(session: Session, table: Table, rows: list[dict[str, A
     SQLite cannot order a multi-row RETURNING, so SQLAlchemy would send one INSERT per row
     (10x slower). Instead the first row takes the next id, which also takes the write lock,
     and the others get the ids that follow: what SQLite assigns anyway (max(rowid) + 1).
+    On PostgreSQL the ids come from the table's sequence up front, so the rows go out as one
+    pipelined executemany rather than a multi-row INSERT with thousands of parameters.
     """
-    if _dialect(session) != "sqlite" or len(rows) < 2:
+    dialect = _dialect(session)
+    if len(rows) < 2 or dialect not in ("sqlite", "postgresql"):
         stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
         return list(session.execute(stmt, rows).scalars())
+    if dialect == "postgresql":
+        sequence = func.pg_get_serial_sequence(table.name, "id")
+        ids = sorted(session.scalars(
+            select(func.nextval(sequence)).select_from(func.generate_series(1, len(rows)))
+        ))
+        session.execute(insert(table), [{**row, "id": rid} for rid, row in zip(ids, rows, strict=True)])
+        return ids
     first = int(session.execute(insert(table).returning(table.c.id), rows[0]).scalar_one())
     session.execute(insert(table), [{**row, "id": first + n} for n, row in enumerate(rows) if n])
     return list(range(first, first + len(rows)))
@@ -625,9 +644,9 @@ def _uniform_rows(table: Table, rows: list[dict[str, Any]]) -> list[dict[str, An
     fill: dict[str, Any] = {}
     for key in keys:
         default = table.c[key].default
-        if default is not None and default.is_scalar:  # type: ignore[attr-defined]
+        if default is not None and default.is_scalar:
             fill[key] = default.arg  # type: ignore[attr-defined]
-        elif default is not None and default.is_callable:  # type: ignore[attr-defined]
+        elif default is not None and default.is_callable:
             fill[key] = default.arg(None)  # type: ignore[attr-defined]
         else:
             fill[key] = None
@@ -648,7 +667,7 @@ def title_of(spec: ObjectSpec, values: Mapping[str, Any]) -> str:
     return title or f"#{values.get('id')}"
 
 
-def _record(spec: ObjectSpec, row: Mapping[str, Any]) -> Record:
+def _record(spec: ObjectSpec, row: Mapping[Any, Any]) -> Record:
     values = dict(row)
     values.pop("password_hash", None)
     values["title"] = title_of(spec, values)

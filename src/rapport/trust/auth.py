@@ -23,6 +23,12 @@ from rapport.errors import Conflict, Unauthenticated, ValidationFailed
 from rapport.trust.models import ApiToken, User, UserSession
 
 _hasher = PasswordHasher()
+
+
+def configure_password_hashing(time_cost: int, memory_cost_kib: int) -> None:
+    """Change argon2 cost for new hashes (tests use a cheap profile; verify reads the hash)."""
+    global _hasher
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost_kib, parallelism=1)
 TOKEN_PREFIX = "rpt_"  # noqa: S105 - a public prefix, not a secret
 MIN_PASSWORD = 8
 

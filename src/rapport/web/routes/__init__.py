@@ -1,0 +1,1 @@
+"""Web UI routes, one module per area."""
