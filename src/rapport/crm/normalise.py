@@ -42,7 +42,9 @@ def normalise_phone(value: str, default_region: str) -> str:
         raise ValueError(f"not a phone number: {exc}") from exc
     if not phonenumbers.is_possible_number(parsed):
         raise ValueError("not a possible phone number for its country")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    _remember_variants(folded, default_region, parsed, e164)
+    return e164
 
 
 def normalise_url(value: str) -> str:
@@ -61,8 +63,39 @@ def normalise_currency(value: str) -> str:
     return code
 
 
+# phone_search_variants() parses the E.164 form again (~45 µs); normalise_phone() has just
+# parsed the same digits when the input held nothing but digits and separators and nothing
+# was stripped from it, so it leaves the answer here (bounded; a pure function of e164).
+_PLAIN_PHONE = re.compile(r"\+?[0-9 ().\-]+")
+_NON_DIGIT = re.compile(r"\D")
+_VARIANTS: dict[str, list[str]] = {}
+_VARIANTS_MAX = 50_000
+
+
+def _remember_variants(
+    folded: str, region: str, parsed: phonenumbers.PhoneNumber, e164: str
+) -> None:
+    country = parsed.country_code
+    if country is None or not _PLAIN_PHONE.fullmatch(folded):
+        return
+    digits = _NON_DIGIT.sub("", folded)
+    if folded.startswith("+"):
+        same_input = digits == e164[1:]  # parse(e164) sees exactly these digits
+    else:  # the default region supplied the code: parse(e164) must pick the same metadata
+        same_input = e164 == f"+{country}{digits}" and (
+            phonenumbers.region_code_for_country_code(country) == region.upper()
+        )
+    if same_input:
+        if len(_VARIANTS) >= _VARIANTS_MAX:
+            _VARIANTS.clear()
+        _VARIANTS[e164] = [e164[1:], str(parsed.national_number)]
+
+
 def phone_search_variants(e164: str) -> list[str]:
     """Digits of the number with and without its country code, for search."""
+    known = _VARIANTS.get(e164)
+    if known is not None:
+        return list(known)
     digits = e164.lstrip("+")
     try:
         parsed = phonenumbers.parse(e164)

@@ -13,6 +13,7 @@ from sqlalchemy import Select, and_, false, func, literal, not_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from rapport.crm.registry import (
+    INT32_MAX,
     KIND_BOOLEAN,
     KIND_DATE,
     KIND_DATETIME,
@@ -23,6 +24,7 @@ from rapport.crm.registry import (
     KIND_MULTI_ENUM,
     KIND_NUMBER,
     KIND_REFERENCE,
+    KIND_TEXT,
     FieldSpec,
     ObjectSpec,
 )
@@ -30,6 +32,8 @@ from rapport.crm.schemas import MAX_ID
 from rapport.errors import ErrorCollector, ValidationFailed
 
 OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "is_null", "between")
+# Kinds stored as text, which ``contains`` can search (PostgreSQL has no ILIKE on numbers).
+TEXT_KINDS = (KIND_TEXT, KIND_ENUM, "email", "phone", "url", "currency")
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,8 @@ def _parse_value(spec: FieldSpec, raw: str) -> Any:
             number = int(raw)
             if not -MAX_ID <= number <= MAX_ID:
                 raise ValueError("beyond the 64-bit integer range")
+            if spec.maximum is not None and spec.maximum <= INT32_MAX and abs(number) > INT32_MAX:
+                raise ValueError("beyond the 32-bit range of this field")
             return number
         if kind in (KIND_MONEY, KIND_NUMBER):
             value = Decimal(raw)
@@ -121,6 +127,8 @@ def _condition(spec: ObjectSpec, f: FieldSpec, flt: Filter) -> ColumnElement[boo
     if op == "contains":
         if f.kind == KIND_MULTI_ENUM:  # the JSON text of the array holds '"value"'
             return expr.like(f'%"{_parse_value(f, flt.value)}"%')
+        if f.kind not in TEXT_KINDS:
+            raise ValueError(f"contains works on text fields, not {f.kind}; use eq, lt, gt, between")
         escaped = flt.value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         return expr.ilike(f"%{escaped}%", escape="\\")
     value = _parse_value(f, flt.value)

@@ -375,7 +375,7 @@ class RecordService:
                 written.append(full)
                 if spec.search_table:
                     search_docs.append((rid, document_text(spec, full)))
-        for i, values, current in updates:
+        for _i, values, current in updates:
             assert current is not None
             requested_version = values.pop("version", None)
             if requested_version is not None and requested_version != current.version:
