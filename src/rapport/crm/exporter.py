@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -15,7 +16,7 @@ from decimal import Decimal
 from typing import Any, BinaryIO, cast
 
 import orjson
-from sqlalchemy import Table, select
+from sqlalchemy import DateTime, String, Table, select, type_coerce
 from sqlalchemy.orm import Session
 
 from rapport.crm.custom_fields import custom_field_specs
@@ -46,6 +47,7 @@ BOM = b"\xef\xbb\xbf"
 _NUMERIC = frozenset({KIND_INTEGER, KIND_NUMBER, KIND_MONEY, KIND_REFERENCE})
 _STRING_KINDS = frozenset({KIND_TEXT, KIND_EMAIL, KIND_PHONE, KIND_URL, KIND_CURRENCY, KIND_ENUM})
 _GUARDED = frozenset({*FORMULA_TRIGGERS, "'"})
+_E164 = re.compile(r"\+[0-9]{6,15}")
 
 
 def escape_cell(text: str) -> str:
@@ -156,6 +158,8 @@ class _RowFormat:
         self.custom = [(c.field.name, _formatter(c.field)) for c in cols if c.field.custom]
         # Plain strings (or None) only need the formula check; ints and None go as they are.
         self.strings = [i for i, c in enumerate(builtin) if c.field.kind in _STRING_KINDS]
+        # A stored phone is validated E.164 ("+" and digits): it cannot carry a formula.
+        self.phones = frozenset(i for i, c in enumerate(builtin) if c.field.kind == KIND_PHONE)
         self.dates = [i for i, c in enumerate(builtin) if c.field.kind in (KIND_DATE, KIND_DATETIME)]
         self.others = [
             (i, _formatter(c.field)) for i, c in enumerate(builtin)
@@ -171,11 +175,19 @@ class _RowFormat:
         custom = cells.pop() if self.custom else None
         for i in self.strings:
             value = cells[i]
-            if value and value[0] in _GUARDED:
+            if value and value[0] in _GUARDED and not (
+                i in self.phones and _E164.fullmatch(value)
+            ):
                 cells[i] = escape_cell(value)
         for i in self.dates:
             value = cells[i]
-            if value is not None:
+            if value is None:
+                continue
+            if isinstance(value, str):  # raw SQLite text, UTC: "2026-01-31 09:00:00.000000"
+                if len(value) > 10:
+                    value = value.removesuffix(".000000").replace(" ", "T", 1) + "+00:00"
+                cells[i] = value
+            else:
                 cells[i] = value.isoformat()
         for i, fmt in self.others:
             cells[i] = fmt(cells[i])
@@ -185,6 +197,17 @@ class _RowFormat:
         if self.order is not None:
             return [cells[n] for n in self.order]
         return cells
+
+
+def _unprocessed(column: Any, f: FieldSpec, dialect: str) -> Any:
+    """Dates without the per-value Python conversion (a third of export time at 1M rows)."""
+    if f.kind not in (KIND_DATE, KIND_DATETIME):
+        return column
+    if dialect == "sqlite":
+        return type_coerce(column, String()).label(column.name)
+    if f.kind == KIND_DATETIME:
+        return type_coerce(column, DateTime(timezone=True)).label(column.name)
+    return column
 
 
 def export_csv(
@@ -213,7 +236,8 @@ def export_csv(
     cols = export_columns(spec, custom, columns)
     table = cast(Table, spec.model.__table__)
     builtin = [c for c in cols if not c.field.custom]
-    selected = [table.c[c.field.name] for c in builtin]
+    dialect = session.get_bind().dialect.name
+    selected = [_unprocessed(table.c[c.field.name], c.field, dialect) for c in builtin]
     if len(builtin) < len(cols):
         selected.append(table.c.custom)
     stmt = select(*selected)

@@ -33,9 +33,18 @@ def normalise_email(value: str) -> str:
         raise ValueError(f"not a valid email address: {exc}") from exc
 
 
+# Mainland China mobile numbers (11 digits, 1[3-9]...) are most of the numbers we see; their
+# E.164 form needs no metadata lookup (phonenumbers.parse costs ~100 µs a number here).
+_SEPARATORS = re.compile(r"[\s\-().]")
+_CN_MOBILE = re.compile(r"(\+86)?(1(?:[3-68-9][0-9]|7[0-8])[0-9]{8})")  # 179: IP-call prefix
+
+
 def normalise_phone(value: str, default_region: str) -> str:
     """E.164 (``+8613800138000``); numbers without a country code use ``default_region``."""
     folded = unicodedata.normalize("NFKC", value).strip()
+    mobile = _CN_MOBILE.fullmatch(_SEPARATORS.sub("", folded))
+    if mobile and (mobile.group(1) or default_region.upper() == "CN"):
+        return "+86" + mobile.group(2)
     try:
         parsed = phonenumbers.parse(folded, default_region)
     except phonenumbers.NumberParseException as exc:
@@ -96,6 +105,8 @@ def phone_search_variants(e164: str) -> list[str]:
     known = _VARIANTS.get(e164)
     if known is not None:
         return list(known)
+    if _CN_MOBILE.fullmatch(e164) and e164.startswith("+86"):
+        return [e164[1:], e164[3:]]
     digits = e164.lstrip("+")
     try:
         parsed = phonenumbers.parse(e164)
