@@ -13,7 +13,9 @@ from rapport.config import Settings
 from rapport.crm.models import Pipeline, PipelineStage, Quote, QuoteLine
 from rapport.crm.registry import ObjectSpec
 from rapport.db.base import utcnow
-from rapport.errors import Conflict, ErrorCollector
+from rapport.errors import Conflict, ErrorCollector, ValidationFailed
+
+MAX_AMOUNT = Decimal("9999999999999999.99")  # the largest NUMERIC(18, 2)
 
 BeforeWrite = Callable[
     [Session, dict[str, Any], dict[str, Any] | None, ErrorCollector, str, Settings], None
@@ -88,9 +90,11 @@ def _quote_line(session: Session, values: dict[str, Any], current: dict[str, Any
     quantity = Decimal(merged.get("quantity") or 1)
     price = Decimal(merged.get("unit_price") or 0)
     discount = Decimal(merged.get("discount_pct") or 0)
-    values["line_total"] = (quantity * price * (Decimal(100) - discount) / Decimal(100)).quantize(
-        Decimal("0.01")
-    )
+    line_total = quantity * price * (Decimal(100) - discount) / Decimal(100)
+    if line_total > MAX_AMOUNT:  # NUMERIC(18, 2) would overflow
+        errors.add(prefix + "line_total", f"quantity × unit price exceeds {MAX_AMOUNT}", "too_large")
+        return
+    values["line_total"] = line_total.quantize(Decimal("0.01"))
 
 
 def _currency_default(session: Session, values: dict[str, Any], current: dict[str, Any] | None,
@@ -131,6 +135,8 @@ def after_write(session: Session, spec: ObjectSpec, written: list[dict[str, Any]
                     QuoteLine.quote_id == quote_id
                 )
             )
+            if total is not None and total > MAX_AMOUNT:  # NUMERIC(18, 2) would overflow
+                raise ValidationFailed(f"The total of quote {quote_id} would exceed {MAX_AMOUNT}")
             session.execute(update(Quote).where(Quote.id == quote_id).values(total=total))
 
 

@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Date, Integer, Numeric, String, Text
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.sql.schema import Column
 
 from rapport.crm import models as m
 from rapport.db.base import UtcDateTime

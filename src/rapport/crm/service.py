@@ -51,7 +51,7 @@ from rapport.crm.registry import (
     ObjectSpec,
     get_object,
 )
-from rapport.crm.schemas import MAX_ID, create_model_for, update_model_for
+from rapport.crm.schemas import MAX_ID, clean_text, create_model_for, update_model_for
 from rapport.crm.search import (
     COUNT_SCAN_BUDGET,
     OrderedJoin,
@@ -307,7 +307,9 @@ class RecordService:
 
             def key(p: Mapping[str, Any]) -> str | None:  # only text matches (a list is unhashable)
                 value = p.get(key_name)
-                return value if isinstance(value, str) and "id" not in p else None
+                if not isinstance(value, str) or "id" in p:
+                    return None
+                return _stored_form(spec.fields[key_name], value, self.settings.default_phone_region)
 
             keys = [key(p) for p in payloads if key(p)]
             if keys:
@@ -318,7 +320,7 @@ class RecordService:
                 }
                 for i, p in enumerate(payloads):
                     if key(p) and key(p) in found:
-                        update_ids[i] = found[p[upsert_on]]
+                        update_ids[i] = found[key(p)]
         for i, p in enumerate(payloads):
             if "id" in p:
                 rid = p["id"]
@@ -553,6 +555,23 @@ class RecordService:
                 for rid, action, changes in entries
             ],
         )
+
+
+def _stored_form(f: FieldSpec, value: str, phone_region: str) -> str | None:
+    """``value`` as a write would store it, so an upsert key finds its record (None: invalid)."""
+    try:
+        cleaned = clean_text(value)
+        if f.kind == KIND_EMAIL:
+            return normalise_email(cleaned)
+        if f.kind == KIND_PHONE:
+            return normalise_phone(cleaned, phone_region)
+        if f.kind == KIND_URL:
+            return normalise_url(cleaned)
+        if f.kind == KIND_CURRENCY:
+            return normalise_currency(cleaned)
+    except ValueError:
+        return None  # validation reports it
+    return cleaned
 
 
 class _Row:
