@@ -141,7 +141,7 @@ def sample_ids(url: str) -> dict[str, Any]:
         max_contact = conn.execute(text("SELECT max(id) FROM contacts")).scalar_one()
         stages = [r[0] for r in conn.execute(text("SELECT id FROM pipeline_stages"))]
         emails = [r[0] for r in conn.execute(text(
-            f"SELECT email FROM contacts WHERE email IS NOT NULL AND id % 997 = 0 LIMIT 200"  # noqa: S608
+            "SELECT email FROM contacts WHERE email IS NOT NULL AND id % 997 = 0 LIMIT 200"
         ))]
     engine.dispose()
     contact_ids = [rnd.randint(1, max_contact) for _ in range(2000)]

@@ -125,3 +125,17 @@ def test_conversion_fields_cannot_be_written_by_clients(
         answer = client.patch(f"/api/v1/leads/{lead['id']}", json={field: value})
         assert answer.status_code == 422, field
         assert answer.json()["errors"][0]["field"] == field
+
+
+def test_conversion_is_in_the_leads_history(
+    client: TestClient, sales_pipeline: dict[str, int], lead: dict[str, Any]
+) -> None:
+    # when the lead is converted
+    result = client.post(f"/api/v1/leads/{lead['id']}/convert", json={}).json()
+
+    # then its timeline records the conversion fields, old -> new, and its version moved on
+    timeline = client.get(f"/api/v1/leads/{lead['id']}/timeline").json()["items"]
+    conversion = timeline[0]["changes"]
+    assert conversion["status"] == ["new", "converted"]
+    assert conversion["converted_contact_id"] == [None, result["contact_id"]]
+    assert client.get(f"/api/v1/leads/{lead['id']}").json()["version"] == 2

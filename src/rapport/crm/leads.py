@@ -65,19 +65,15 @@ def convert_lead(
             values["business_line"] = lead["business_line"]
         opportunity_id = records.create(uow, actor, "opportunities", values).id
     # Conversion fields are not client-writable; set them through the same change log.
-    records.bulk_write(uow, actor, "leads", [{"id": lead_id, "status": "converted"}])
-    from sqlalchemy import update
-
-    from rapport.crm.models import Lead
-
-    uow.session.execute(
-        update(Lead)
-        .where(Lead.id == lead_id)
-        .values(
-            converted_at=utcnow(),
-            converted_contact_id=contact_id,
-            converted_account_id=account_id,
-            converted_opportunity_id=opportunity_id,
-        )
+    # Conversion fields are not client-writable; they still get a change record and an event.
+    records.system_update(
+        uow, actor, "leads", lead_id,
+        {
+            "status": "converted",
+            "converted_at": utcnow(),
+            "converted_contact_id": contact_id,
+            "converted_account_id": account_id,
+            "converted_opportunity_id": opportunity_id,
+        },
     )
     return ConversionResult(lead_id, contact_id, account_id, opportunity_id)

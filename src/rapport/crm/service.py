@@ -243,6 +243,33 @@ class RecordService:
         self.bulk_write(uow, actor, object_name, [payload], field_scope=field_scope)
         return self.get(uow.session, object_name, record_id)
 
+    def system_update(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        object_name: str,
+        record_id: int,
+        values: Mapping[str, Any],
+    ) -> Record:
+        """Set system-owned columns (not client-writable) with the same change log and event."""
+        spec = get_object(object_name)
+        current = self.get(uow.session, object_name, record_id)
+        diff = {
+            k: [jsonable(current.values.get(k)), jsonable(v)]
+            for k, v in values.items()
+            if current.values.get(k) != v
+        }
+        if not diff:
+            return current
+        table = _table(spec)
+        uow.session.execute(
+            update(table)
+            .where(table.c.id == record_id)
+            .values(**values, version=current.version + 1, updated_at=utcnow())
+        )
+        self._log_changes(uow.session, actor, spec, [(record_id, "updated", diff)])
+        return self.get(uow.session, object_name, record_id)
+
     def delete(
         self,
         uow: UnitOfWork,
