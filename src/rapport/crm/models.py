@@ -168,7 +168,11 @@ class Opportunity(RecordMixin, Base):
     next_step: Mapped[str | None] = mapped_column(String(300), info=info("sales.detail"))
     external_id: Mapped[str | None] = mapped_column(String(100), unique=True, info=info("system.external_id"))
     description: Mapped[str | None] = mapped_column(Text, info=info("sales.detail", search=True))
-    __table_args__ = (Index("ix_opportunities_pipeline_stage", "pipeline_id", "stage_id"),)
+    __table_args__ = (
+        Index("ix_opportunities_pipeline_stage", "pipeline_id", "stage_id"),
+        # A stage's deals by amount: the pipeline board and the usual opportunity list.
+        Index("ix_opportunities_stage_amount", "stage_id", "amount"),
+    )
 
 
 class Activity(RecordMixin, Base):
