@@ -23,6 +23,7 @@ demo: $(STAMP)
 	@echo ""
 	@echo "  Rapport is starting on http://127.0.0.1:8000"
 	@echo "  Sign in as demo@example.com / rapport-demo"
+	@echo "  中文界面: demo-zh@example.com / rapport-demo"
 	@echo ""
 	$(BIN)/rapport serve --port 8000
 
