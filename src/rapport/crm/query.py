@@ -286,7 +286,7 @@ def row_cursor_values(keys: list[SortKey], row: Any) -> list[Any]:
 def capped_count(session: Any, stmt: Select[Any], cap: int) -> tuple[int, bool]:
     """Count up to ``cap`` + 1 rows: (count, is_capped). Never a full COUNT(*) on big tables."""
     # Only a constant per row: SQLite can then answer from an index without reading rows.
-    counted = stmt.with_only_columns(literal_column("1"), maintain_column_froms=True)
+    counted: Select[Any] = stmt.with_only_columns(literal_column("1"), maintain_column_froms=True)
     sub = counted.order_by(None).limit(cap + 1).subquery()
     total = session.execute(select(func.count()).select_from(sub)).scalar_one()
     return (min(total, cap), total > cap)
