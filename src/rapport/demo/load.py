@@ -248,8 +248,8 @@ def _render_part(part: tuple[str, int]) -> list[Prepared]:
 def _default_workers(total_rows: int) -> int:
     if total_rows < 150_000 or "fork" not in multiprocessing.get_all_start_methods():
         return 0
-    cpus = os.cpu_count() or 1
-    return max(1, min(cpus - 1, 3))
+    # The writer is mostly inside SQLite or the server, so one worker per CPU keeps it fed.
+    return max(1, min(os.cpu_count() or 1, 3))
 
 
 def _first_free_ids(conn: Connection) -> dict[str, int]:
@@ -339,8 +339,10 @@ def load_demo(
     result = LoadResult(skipped=False, workers=workers)
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as conn:
-        if sqlite and not check_foreign_keys:
-            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        if sqlite:  # a failed load is redone into a fresh file: no need to wait for the disk
+            conn.exec_driver_sql("PRAGMA synchronous=OFF")
+            if not check_foreign_keys:
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
             conn.commit()
         if not sqlite:  # a failed load is redone from scratch: no need to wait for the WAL
             conn.exec_driver_sql("SET synchronous_commit = off")
@@ -374,7 +376,8 @@ def load_demo(
                 conn.rollback()
             for leftover in deferred.values():
                 _create_indexes(conn, leftover)
-            if sqlite and not check_foreign_keys:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
                 conn.exec_driver_sql("PRAGMA foreign_keys=ON")
                 conn.commit()
             if not sqlite:
@@ -443,7 +446,7 @@ class _rendered:  # noqa: N801 - used as a context manager like a function
         queue = iter(self.parts)
         for part in queue:
             pending.append(self.pool.apply_async(_render_part, (part,)))
-            if len(pending) >= self.workers * 2 + 1:
+            if len(pending) >= self.workers * 3 + 2:
                 break
         while pending:
             result = pending.popleft().get()
