@@ -212,6 +212,10 @@ def test_every_reference_resolves_when_loaded_without_row_checks(demo: Loaded) -
     with demo.container.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar_one() == 1  # NORMAL again
+        automerge = conn.exec_driver_sql(
+            "SELECT v FROM search_activities_config WHERE k = 'automerge'").scalar_one()
+        assert automerge == 4  # SQLite's default, raised only while loading
 
 
 # ---- the API's rules -----------------------------------------------------------------------

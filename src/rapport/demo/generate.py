@@ -569,7 +569,7 @@ def _plan_pipelines(
     return pipelines, pipeline_rows, stage_rows
 
 
-def _company(rng: random.Random, region: str, bl: int, used: set[str] | None,
+def _company(rng: random.Random, region: str, bl: int, used: dict[str, int] | None,
              country: str | None = None,
              ) -> tuple[n.City, str, str, str | None, str, str, str, str]:
     """(city, culture, name, legal_name, short, industry, kind, domain)"""
@@ -616,17 +616,16 @@ def _company(rng: random.Random, region: str, bl: int, used: set[str] | None,
         tld = "example.cn"
     if used is None:
         return city, culture, name, legal, short, industry, kind, f"{slug}.{tld}"
-    domain, k = f"{slug}.{tld}", 2
-    while domain in used:
-        domain, k = f"{slug}{k}.{tld}", k + 1
-    used.add(domain)
+    seen = used.get(slug, 0) + 1  # the second huaxing-auto becomes huaxing-auto2
+    used[slug] = seen
+    domain = f"{slug}.{tld}" if seen == 1 else f"{slug}{seen}.{tld}"
     return city, culture, name, legal, short, industry, kind, domain
 
 
 def _plan_accounts(plan: Plan, rng: random.Random) -> None:
     a = plan.accounts
     count = plan.volumes.accounts
-    used_domains: set[str] = set()
+    used_domains: dict[str, int] = {}
     for i in range(count):
         region = pick(rng, _REGION_PICK)
         bl = 0 if rng.random() < 0.55 else 1
@@ -686,39 +685,50 @@ _WANG, _WEI = 0, 0  # 王 and 伟 head their lists; the first Chinese account ha
 
 def _plan_contacts(plan: Plan, rng: random.Random) -> None:
     a, c = plan.accounts, plan.contacts
+    random_ = rng.random
+    surnames, given = _ZH_SURNAME_PICK, len(n.ZH_GIVEN)
+    sizes = {culture: (len(n.WESTERN_LAST[culture]), len(n.WESTERN_FIRST[culture]))
+             for culture in CULTURES[1:]}
     ia_jobs, md_jobs = len(n.INDUSTRIAL_JOBS), len(n.MEDICAL_JOBS)
     wang_wei = a.culture.index("zh") if "zh" in a.culture else -1
+    account, cultures, lasts, firsts, jobs_of = [], [], [], [], []
     for i in range(plan.volumes.accounts):
         account_culture = a.culture[i]
         seen: set[tuple[int, int, int]] = set()
         jobs = ia_jobs if a.bl[i] == 0 else md_jobs
         for k in range(a.contact_count[i]):
             culture = account_culture
-            if rng.random() < 0.08:  # expats and foreign colleagues
+            if random_() < 0.08:  # expats and foreign colleagues
                 culture = "en" if account_culture != "en" else "de"
             code = CULTURES.index(culture)
-            for _ in range(20):
-                last, first = _random_person(rng, culture)
+            for attempt in range(40):
+                if culture == "zh" or attempt >= 20:  # a huge account ran out of names
+                    code = 0
+                    last = surnames[int(random_() * len(surnames))]
+                    first = int(random_() * given)
+                else:
+                    n_last, n_first = sizes[culture]
+                    last, first = int(random_() * n_last), int(random_() * n_first)
                 if (code, last, first) not in seen:
                     break
-            else:  # a big account ran out of names in this culture; fall back to zh
-                code, culture = 0, "zh"
-                while True:
-                    last, first = _zh_person(rng)
-                    if (code, last, first) not in seen:
-                        break
             if i == wang_wei and k == 0:
                 code, last, first = 0, _WANG, _WEI
             seen.add((code, last, first))
-            c.account.append(i)
-            c.culture.append(code)
-            c.last.append(last)
-            c.first.append(first)
-            c.job.append(span(rng, 2) if k == 0 else span(rng, jobs))
+            account.append(i)
+            cultures.append(code)
+            lasts.append(last)
+            firsts.append(first)
+            jobs_of.append(int(random_() * (2 if k == 0 else jobs)))
+    c.account.extend(account)
+    c.culture.extend(cultures)
+    c.last.extend(lasts)
+    c.first.extend(firsts)
+    c.job.extend(jobs_of)
 
 
 def _plan_opportunities(plan: Plan, rng: random.Random) -> None:
     a, o = plan.accounts, plan.opportunities
+    random_ = rng.random
     count = plan.volumes.accounts
     cum: list[int] = []
     total = 0
@@ -730,46 +740,59 @@ def _plan_opportunities(plan: Plan, rng: random.Random) -> None:
         (pl.open_stages, pl.won, pl.lost) if pl.key != "service" else ((), -1, -1)
         for pl in plan.pipelines
     ]
+    pipeline_of = {
+        (region, bl): plan.pipeline_index[PIPELINE_FOR[(region, BL_CODES[bl])]]
+        for region, _name, _currency in n.REGIONS for bl in (0, 1)
+    }
+    products, by_bl = n.PRODUCTS, plan.products_by_bl
+    columns: dict[str, list[Any]] = {name: [] for name in (
+        "account", "contact", "pipeline", "stage", "product", "qty", "created_day", "end_day",
+        "currency", "amount", "owner")}
     for acc in picks:
         region, bl = a.region[acc], a.bl[acc]
-        pipeline_idx = plan.pipeline_index[PIPELINE_FOR[(region, BL_CODES[bl])]]
+        pipeline_idx = pipeline_of[(region, bl)]
         opens, won, lost = shapes[pipeline_idx]
-        r = rng.random()
+        r = random_()
         if r < 0.22:
             stage = won
         elif r < 0.40:
             stage = lost
         else:  # early stages hold more deals
-            stage = opens[min(int(rng.random() ** 1.6 * len(opens)), len(opens) - 1)]
-        closed = stage in (won, lost)
-        if closed:
-            created = span(rng, 20, 365)
-            end = max(0, created - span(rng, 10, 150))
+            stage = opens[min(int(random_() ** 1.6 * len(opens)), len(opens) - 1)]
+        if stage == won or stage == lost:
+            created = 20 + int(random_() * 345)
+            end = max(0, created - 10 - int(random_() * 140))
         else:
-            created = span(rng, 3, 300)
-            end = span(rng, 0, created + 1)
-        product = pick(rng, plan.products_by_bl[bl])
-        lo, hi = n.PRODUCTS[product].typical_qty
-        qty = randint(rng, lo, hi)
+            created = 3 + int(random_() * 297)
+            end = int(random_() * (created + 1))
+        group = by_bl[bl]
+        product = group[int(random_() * len(group))]
+        low, high = products[product].typical_qty
+        qty = low + int(random_() * (high - low + 1))
         if region == "EMEA":
-            currency = 2 if rng.random() < 0.1 else 1
+            currency = 2 if random_() < 0.1 else 1
         else:
-            currency = 2 if rng.random() < 0.08 else 0
-        amount = n.PRODUCTS[product].price_cny * qty * rng.uniform(0.82, 1.0)
+            currency = 2 if random_() < 0.08 else 0
+        amount = products[product].price_cny * qty * (0.82 + 0.18 * random_())
         amount *= CURRENCY_FACTOR[currency]
         step = 100 if currency == 0 else 10
-        o.account.append(acc)
-        o.contact.append(a.contact_start[acc] + span(rng, a.contact_count[acc]))
-        o.pipeline.append(pipeline_idx)
-        o.stage.append(stage)
-        o.product.append(product)
-        o.qty.append(qty)
-        o.created_day.append(created)
-        o.end_day.append(end)
-        o.currency.append(currency)
-        o.amount.append(max(step, round(amount / step) * step))
-        o.owner.append(a.owner[acc] if rng.random() < 0.9 else pick(rng,
-            plan.sales_by_team[(region, bl)]))
+        owner = a.owner[acc]
+        if random_() >= 0.9:
+            team = plan.sales_by_team[(region, bl)]
+            owner = team[int(random_() * len(team))]
+        columns["account"].append(acc)
+        columns["contact"].append(a.contact_start[acc] + int(random_() * a.contact_count[acc]))
+        columns["pipeline"].append(pipeline_idx)
+        columns["stage"].append(stage)
+        columns["product"].append(product)
+        columns["qty"].append(qty)
+        columns["created_day"].append(created)
+        columns["end_day"].append(end)
+        columns["currency"].append(currency)
+        columns["amount"].append(max(step, round(amount / step) * step))
+        columns["owner"].append(owner)
+    for name, values in columns.items():
+        getattr(o, name).extend(values)
     # Quotes go to deals that reached a proposal.
     quotable = [
         frozenset(k for k, st in enumerate(pl.stages) if st.probability >= 60 or st.kind == "lost")

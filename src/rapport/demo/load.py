@@ -343,6 +343,7 @@ def load_demo(
             conn.exec_driver_sql("PRAGMA synchronous=OFF")
             if not check_foreign_keys:
                 conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            _fts_automerge(conn, 16)  # fewer, larger segment merges while bulk loading
             conn.commit()
         if not sqlite:  # a failed load is redone from scratch: no need to wait for the WAL
             conn.exec_driver_sql("SET synchronous_commit = off")
@@ -377,6 +378,8 @@ def load_demo(
             for leftover in deferred.values():
                 _create_indexes(conn, leftover)
             if sqlite:
+                _fts_automerge(conn, 4)  # SQLite's default
+                conn.commit()
                 conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
                 conn.exec_driver_sql("PRAGMA foreign_keys=ON")
                 conn.commit()
@@ -390,6 +393,20 @@ def load_demo(
     result.counts = {k: v for k, v in counts.items() if v}
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _search_tables() -> list[str]:
+    return [
+        spec.search_table for name in TABLES_IN_ORDER
+        if (spec := OBJECTS.get(object_for_table(name))) is not None and spec.search_table
+    ]
+
+
+def _fts_automerge(conn: Connection, level: int) -> None:
+    for search_table in _search_tables():
+        conn.exec_driver_sql(
+            f"INSERT INTO {search_table} ({search_table}, rank) VALUES ('automerge', {level})"  # noqa: S608
+        )
 
 
 def _drop_indexes(conn: Connection, table: str) -> list[tuple[str, str]]:
@@ -464,10 +481,7 @@ class _rendered:  # noqa: N801 - used as a context manager like a function
 def _finish(engine: Engine) -> None:
     """Move id sequences past the explicit ids (PostgreSQL) and refresh planner statistics."""
     tables = [*TABLES_IN_ORDER]
-    searched = [
-        spec.search_table for name in TABLES_IN_ORDER
-        if (spec := OBJECTS.get(object_for_table(name))) is not None and spec.search_table
-    ]
+    searched = _search_tables()
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
             for name in tables:
