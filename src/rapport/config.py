@@ -39,6 +39,15 @@ class Settings(BaseSettings):
     page_size_max: int = Field(200, description="Largest list page size.", ge=1)
     count_cap: int = Field(1000, description="List counts stop at this number (shown as N+).")
     idempotency_hours: int = Field(48, description="How long an Idempotency-Key answer is kept.")
+    trusted_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDR list (JSON, e.g. [\"10.0.0.0/8\"]) where sensitive values may be seen "
+        "in clear; elsewhere everyone gets the masked view. Empty: every network is trusted.",
+    )
+    reveal_per_hour: int = Field(
+        30, description="Most masked values one user may reveal per hour (each reveal is audited).",
+        ge=0,
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:

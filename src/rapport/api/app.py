@@ -13,7 +13,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from rapport import __version__
-from rapport.api import meta, records
+from rapport.api import (
+    accounts,
+    analytics,
+    audit,
+    consents,
+    meta,
+    privacy,
+    records,
+    roles,
+    security,
+)
 from rapport.api.deps import refuse_nul
 from rapport.api.limits import BodySizeLimit
 from rapport.api.problems import install as install_problems
@@ -79,8 +89,9 @@ def create_app(
                        "used, or a referenced record is still in use)")
 
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(refuse_nul)])
-    api.include_router(meta.router)
-    api.include_router(records.router)
+    for module in (meta, accounts, roles, consents, privacy, audit, security, analytics):
+        api.include_router(module.router)
+    api.include_router(records.router)  # generic /{object} routes last
     app.include_router(api)
 
     @app.get("/healthz", tags=["Health"], summary="Liveness and database check")

@@ -82,11 +82,24 @@ def get_principal(request: Request, container: ContainerDep) -> Principal:
 CurrentUser = Annotated[Principal, Depends(get_principal)]
 
 
+def actor_for(principal: Principal, request: Request, source: str) -> Actor:
+    """The acting user with their policy, downgraded to the masked view off trusted networks."""
+    from rapport.trust.network import is_trusted
+
+    settings = request.app.state.container.settings
+    client = request.client.host if request.client else None
+    trusted = is_trusted(client, settings.trusted_networks)
+    policy = principal.policy if trusted else principal.policy.outside_network()
+    return Actor(user_id=principal.user_id, source=source, is_admin=principal.is_admin,
+                 policy=policy, team_id=principal.team_id, region_id=principal.region_id,
+                 network="trusted" if trusted else "untrusted")
+
+
 async def get_actor(principal: CurrentUser, request: Request) -> Actor:
     source = "ui" if request.cookies.get(SESSION_COOKIE) and not request.headers.get(
         "authorization"
     ) else "api"
-    return Actor(user_id=principal.user_id, source=source, is_admin=principal.is_admin)
+    return actor_for(principal, request, source)
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]

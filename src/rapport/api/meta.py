@@ -247,4 +247,10 @@ def search_all(
 
 @router.get("/me", tags=["Auth"], summary="The authenticated user")
 def me(user: CurrentUser) -> Response:
-    return JSONResponse(user.__dict__)
+    fields = ("user_id", "email", "name", "is_admin", "locale", "timezone", "team_id", "region_id")
+    return JSONResponse({
+        **{name: getattr(user, name) for name in fields},
+        "roles": list(user.policy.roles),
+        "capabilities": sorted(user.policy.capabilities) if not user.policy.admin else ["*"],
+        "can_reveal": user.policy.can_reveal,
+    })

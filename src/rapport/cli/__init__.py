@@ -17,6 +17,19 @@ app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 
+
+def _register_trust_commands() -> None:
+    from rapport.cli import accounts, audit, privacy, roles, security
+
+    app.add_typer(accounts.app, name="account")
+    app.add_typer(roles.app, name="role")
+    app.add_typer(privacy.app, name="dsr")
+    app.add_typer(audit.app, name="audit")
+    app.add_typer(security.app, name="security")
+
+
+_register_trust_commands()
+
 console = Console(stderr=True)
 
 

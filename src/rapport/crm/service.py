@@ -71,18 +71,9 @@ from rapport.errors import (
     VersionConflict,
 )
 from rapport.events.models import OutboxMessage
+from rapport.trust.actor import SYSTEM, Actor
 
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is acting: a user (via UI, API token or CLI) or the system."""
-
-    user_id: int | None
-    source: str = "api"
-    is_admin: bool = False
-
-
-SYSTEM = Actor(user_id=None, source="system", is_admin=True)
+__all__ = ["SYSTEM", "Actor", "Page", "Record", "RecordService"]
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from rapport.crm.normalise import normalise_email
 from rapport.db.base import utcnow
 from rapport.errors import Conflict, Unauthenticated, ValidationFailed
 from rapport.trust.models import ApiToken, User, UserSession
+from rapport.trust.permissions import NO_ACCESS, AccessPolicy
 
 _hasher = PasswordHasher()
 
@@ -43,14 +44,22 @@ class Principal:
     is_admin: bool
     locale: str
     timezone: str
+    team_id: int | None = None
+    region_id: int | None = None
+    policy: AccessPolicy = NO_ACCESS
 
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _principal(user: User) -> Principal:
-    return Principal(user.id, user.email, user.name, user.is_admin, user.locale, user.timezone)
+def _principal(session: Session, user: User, only_roles: list[str] | None = None) -> Principal:
+    """The user with the merged policy of their roles (narrowed to a token's roles)."""
+    from rapport.trust.roles import policy_for_user
+
+    policy = policy_for_user(session, user.id, only_roles=only_roles, is_admin_flag=user.is_admin)
+    return Principal(user.id, user.email, user.name, policy.admin, user.locale, user.timezone,
+                     user.team_id, user.region_id, policy)
 
 
 def create_user(
@@ -80,7 +89,7 @@ def create_user(
     )
     session.add(user)
     session.flush()
-    return _principal(user)
+    return _principal(session, user)
 
 
 def authenticate_password(session: Session, email: str, password: str) -> Principal:
@@ -96,7 +105,7 @@ def authenticate_password(session: Session, email: str, password: str) -> Princi
         _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         raise Unauthenticated("Wrong email or password") from None
-    return _principal(user)
+    return _principal(session, user)
 
 
 def create_api_token(
@@ -131,7 +140,7 @@ def principal_for_token(session: Session, token: str) -> Principal:
         raise Unauthenticated("The API token has expired or was revoked")
     if not user.is_active:
         raise Unauthenticated("The user is deactivated")
-    return _principal(user)
+    return _principal(session, user, only_roles=list(api_token.roles or []) or None)
 
 
 def start_session(session: Session, user_id: int, hours: int, user_agent: str | None) -> str:
@@ -160,7 +169,7 @@ def principal_for_session(session: Session, raw: str) -> Principal:
     expires: datetime = user_session.expires_at
     if user_session.revoked_at or expires < utcnow() or not user.is_active:
         raise Unauthenticated("Your session has ended; please sign in again")
-    return _principal(user)
+    return _principal(session, user)
 
 
 def end_session(session: Session, raw: str) -> None:

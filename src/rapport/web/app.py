@@ -10,7 +10,21 @@ from starlette.staticfiles import StaticFiles
 from rapport.bootstrap import Container
 from rapport.web import errors
 from rapport.web.rendering import WebUI
-from rapport.web.routes import admin, auth, board, home, inbox, records
+from rapport.web.routes import (
+    accounts,
+    admin,
+    analytics,
+    audit,
+    auth,
+    board,
+    consents,
+    home,
+    inbox,
+    privacy,
+    records,
+    roles,
+    security,
+)
 
 STATIC = Path(__file__).parent / "static"
 
@@ -26,6 +40,7 @@ def mount(app: FastAPI, container: Container) -> None:
     app.state.web = WebUI.create(container)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # Fixed paths first; the generic /{object_name} pages come last.
-    for module in (auth, home, board, inbox, admin, records):
+    for module in (auth, home, board, inbox, admin, accounts, roles, consents, privacy, audit,
+                   security, analytics, records):
         app.include_router(module.router, include_in_schema=False)
     errors.install(app)

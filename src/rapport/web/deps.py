@@ -49,8 +49,10 @@ async def checked_form(request: Request) -> FormData:
 Form = Annotated[FormData, Depends(checked_form)]
 
 
-def actor_for(user: Principal) -> Actor:
-    return Actor(user_id=user.user_id, source="ui", is_admin=user.is_admin)
+def actor_for(user: Principal, request: Request) -> Actor:
+    from rapport.api.deps import actor_for as api_actor_for
+
+    return api_actor_for(user, request, "ui")
 
 
 def is_htmx(request: Request) -> bool:

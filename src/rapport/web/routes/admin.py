@@ -67,7 +67,7 @@ def add_custom_field(request: Request, ui: UI, user: Admin, form: Form) -> Respo
     }
     try:
         with ui.container.uow() as uow:
-            custom_objects.define_field(uow, actor_for(user), values)
+            custom_objects.define_field(uow, actor_for(user, request), values)
             uow.commit()
     except (ValidationFailed, Conflict) as exc:
         by_field, general = field_errors(exc.errors, DEFINITION_FIELDS)
@@ -78,9 +78,9 @@ def add_custom_field(request: Request, ui: UI, user: Admin, form: Form) -> Respo
 
 
 @router.post("/admin/custom-fields/{field_id:int}/delete")
-def remove_custom_field(field_id: int, ui: UI, user: Admin, form: Form) -> Response:
+def remove_custom_field(request: Request, field_id: int, ui: UI, user: Admin, form: Form) -> Response:
     object_type = str(form.get("object_type") or "contacts")
     with ui.container.uow() as uow:
-        custom_objects.delete_field(uow, actor_for(user), field_id)
+        custom_objects.delete_field(uow, actor_for(user, request), field_id)
         uow.commit()
     return RedirectResponse(f"/admin/custom-fields?object={object_type}&flash=field_removed", 303)

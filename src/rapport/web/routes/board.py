@@ -106,7 +106,7 @@ def move_card(opportunity_id: int, request: Request, ui: UI, user: User, form: F
     with ui.container.uow() as uow:
         record = ui.container.records.get(uow.session, "opportunities", opportunity_id)
         try:
-            ui.container.records.update(uow, actor_for(user), "opportunities", opportunity_id,
+            ui.container.records.update(uow, actor_for(user, request), "opportunities", opportunity_id,
                                         {"stage_id": int(raw_stage)})
             uow.commit()
         except (ValidationFailed, VersionConflict) as exc:

@@ -39,7 +39,7 @@ def inbox(request: Request, ui: UI, user: User) -> Response:
 @router.post("/inbox/{task_id:int}/done")
 def mark_done(task_id: int, request: Request, ui: UI, user: User, form: Form) -> Response:
     with ui.container.uow() as uow:
-        ui.container.records.update(uow, actor_for(user), "tasks", task_id, {"status": "done"})
+        ui.container.records.update(uow, actor_for(user, request), "tasks", task_id, {"status": "done"})
         uow.commit()
     if is_htmx(request):
         return Response("", status_code=200)

@@ -223,7 +223,7 @@ def create(object_name: str, request: Request, ui: UI, user: User, form: Form) -
         general: list[str] = []
         if not errors:
             try:
-                record = ui.container.records.create(uow, actor_for(user), object_name, parsed.data)
+                record = ui.container.records.create(uow, actor_for(user, request), object_name, parsed.data)
                 uow.commit()
                 return RedirectResponse(f"/{object_name}/{record.id}?flash=created", 303)
             except ValidationFailed as exc:
@@ -263,7 +263,7 @@ def update(object_name: str, record_id: int, request: Request, ui: UI, user: Use
         version = str(form.get("version") or "")
         if not errors:
             try:
-                records.update(uow, actor_for(user), object_name, record_id, parsed.data,
+                records.update(uow, actor_for(user, request), object_name, record_id, parsed.data,
                                int(version) if version.isdigit() else None)
                 uow.commit()
                 return RedirectResponse(f"/{object_name}/{record_id}?flash=saved", 303)
@@ -280,10 +280,10 @@ def update(object_name: str, record_id: int, request: Request, ui: UI, user: Use
 
 
 @router.post("/{object_name}/{record_id:int}/delete")
-def delete(object_name: str, record_id: int, ui: UI, user: User, form: Form) -> Response:
+def delete(request: Request, object_name: str, record_id: int, ui: UI, user: User, form: Form) -> Response:
     work_object(object_name)
     with ui.container.uow() as uow:
-        ui.container.records.delete(uow, actor_for(user), object_name, record_id)
+        ui.container.records.delete(uow, actor_for(user, request), object_name, record_id)
         uow.commit()
     return RedirectResponse(f"/{object_name}?flash=deleted", 303)
 
@@ -394,7 +394,7 @@ def field_save(object_name: str, record_id: int, field_name: str, request: Reque
         if error is None and parsed.data:
             try:
                 record = ui.container.records.update(
-                    uow, actor_for(user), object_name, record_id, parsed.data,
+                    uow, actor_for(user, request), object_name, record_id, parsed.data,
                     int(version) if version.isdigit() else None,
                 )
                 uow.commit()
@@ -418,9 +418,9 @@ def field_save(object_name: str, record_id: int, field_name: str, request: Reque
 
 
 @router.post("/leads/{lead_id:int}/convert")
-def convert(lead_id: int, ui: UI, user: User, form: Form) -> Response:
+def convert(request: Request, lead_id: int, ui: UI, user: User, form: Form) -> Response:
     with ui.container.uow() as uow:
-        result = convert_lead(uow, actor_for(user), ui.container.records, lead_id,
+        result = convert_lead(uow, actor_for(user, request), ui.container.records, lead_id,
                               create_opportunity=form.get("create_opportunity") != "false")
         uow.commit()
     target = (f"/opportunities/{result.opportunity_id}" if result.opportunity_id

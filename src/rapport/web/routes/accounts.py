@@ -1,0 +1,7 @@
+"""Account security pages: two-factor sign-in, sessions, API tokens."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

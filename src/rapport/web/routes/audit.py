@@ -1,0 +1,7 @@
+"""The audit log viewer."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,7 @@
+"""Role administration and the reveal action on masked values."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
