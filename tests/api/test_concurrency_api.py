@@ -9,8 +9,10 @@ from fastapi.testclient import TestClient
 
 
 @pytest.fixture
-def contact(client: TestClient) -> dict[str, Any]:
-    answer = client.post("/api/v1/contacts", json={"first_name": "Tomás", "last_name": "Reyes"})
+def contact(client: TestClient, rep_client: TestClient) -> dict[str, Any]:
+    rep_id = rep_client.get("/api/v1/me").json()["user_id"]  # the rep may edit their own
+    answer = client.post("/api/v1/contacts", json={"first_name": "Tomás", "last_name": "Reyes",
+                                                   "owner_id": rep_id})
     assert answer.status_code == 201
     return answer.json()  # type: ignore[no-any-return]
 

@@ -30,7 +30,8 @@ def test_create_update_and_delete_each_leave_a_change_record(
 
     # given a contact created by the admin, edited by the rep, then deleted by the admin
     contact = client.post("/api/v1/contacts", json={
-        "first_name": "Ines", "last_name": "Duarte", "email": "ines.duarte@example.com"}).json()
+        "first_name": "Ines", "last_name": "Duarte", "email": "ines.duarte@example.com",
+        "owner_id": rep_id}).json()  # the rep's own contact: reps change only their own
     rep_client.patch(f"/api/v1/contacts/{contact['id']}",
                      json={"job_title": "Head of Quality", "email": "ines@example.com"})
     client.delete(f"/api/v1/contacts/{contact['id']}")
@@ -40,6 +41,7 @@ def test_create_update_and_delete_each_leave_a_change_record(
     assert (created.action, created.actor_user_id, created.source) == ("created", admin_id, "api")
     assert created.changes["last_name"] == [None, "Duarte"]
     assert created.changes["email"] == [None, "ines.duarte@example.com"]
+    assert created.changes["owner_id"] == [None, rep_id]
     assert (updated.action, updated.actor_user_id) == ("updated", rep_id)
     assert updated.changes == {"job_title": [None, "Head of Quality"],
                                "email": ["ines.duarte@example.com", "ines@example.com"]}

@@ -69,7 +69,7 @@ def define(container: Container, **values: Any) -> None:
 def export_rows(container: Container, object_name: str = "contacts", **kwargs: Any) -> list[list[str]]:
     out = io.BytesIO()
     with container.session_factory() as session:
-        export_csv(session, object_name, out, **kwargs)
+        export_csv(session, object_name, out, actor=SYSTEM, settings=container.settings, **kwargs)
     return list(csv.reader(io.StringIO(out.getvalue().decode("utf-8"))))
 
 
@@ -570,7 +570,7 @@ def test_imported_rows_get_change_records_outbox_events_and_search_documents(
     assert event.topic == "crm.contact.created"
     with container.session_factory() as session:
         page = container.records.list(session, "contacts",
-                                      importer_module_list_query(q="王伟"))
+                                      importer_module_list_query(q="王伟"), actor=SYSTEM)
     assert [r.values["phone"] for r in page.items] == ["+8613800138000"]
 
 
@@ -638,7 +638,8 @@ def test_export_can_start_with_a_bom_for_excel(container: Container, tmp_path: P
     seed_people(container, tmp_path)
     out = io.BytesIO()
     with container.session_factory() as session:
-        export_csv(session, "contacts", out, bom=True, columns=["last_name"])
+        export_csv(session, "contacts", out, bom=True, columns=["last_name"], actor=SYSTEM,
+                   settings=container.settings)
 
     assert out.getvalue().startswith(b"\xef\xbb\xbflast_name\r\n")
 
@@ -667,7 +668,7 @@ def test_export_after_import_round_trips(container: Container, tmp_path: Path) -
               for k, c in contacts(container).items()}
     exported = tmp_path / "export.csv"
     with container.session_factory() as session, exported.open("wb") as out:
-        export_csv(session, "contacts", out)
+        export_csv(session, "contacts", out, actor=SYSTEM, settings=container.settings)
 
     result, errors = run_import(container, exported)
 

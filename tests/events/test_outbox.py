@@ -11,7 +11,7 @@ from rapport.errors import ValidationFailed
 from rapport.events.bus import DomainEvent
 from rapport.events.models import OutboxMessage
 
-ANA = Actor(user_id=None, source="test")
+ANA = Actor(user_id=None, source="test", is_admin=True)
 
 
 @pytest.fixture

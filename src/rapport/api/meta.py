@@ -77,7 +77,7 @@ class ConvertLeadIn(BaseModel):
 
 
 def _require_admin(actor: Any) -> None:
-    if not actor.is_admin:
+    if not actor.can("schema.manage"):
         raise Forbidden("Only administrators can change the schema")
 
 
@@ -151,7 +151,7 @@ def list_custom_records(
     object_name: str,
     container: ContainerDep,
     session: SessionDep,
-    user: CurrentUser,
+    actor: ActorDep,
     filters: Annotated[list[str] | None, Query(alias="filter")] = None,
     sort: Annotated[str | None, Query()] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
@@ -159,7 +159,7 @@ def list_custom_records(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Response:
     query = parse_list_query(filters, sort, q, cursor, limit)
-    page = custom_objects.list_records(session, container.records, object_name, query)
+    page = custom_objects.list_records(session, container.records, object_name, query, actor=actor)
     return JSONResponse(page_json(page))
 
 
@@ -181,8 +181,8 @@ def create_custom_record(
 @router.get("/custom-objects/{object_name}/records/{record_id}", tags=["Custom objects"],
             summary="Read a custom record")
 def get_custom_record(object_name: str, record_id: RecordId, container: ContainerDep,
-                      session: SessionDep, user: CurrentUser) -> Response:
-    record = custom_objects.get_record(session, container.records, object_name, record_id)
+                      session: SessionDep, actor: ActorDep) -> Response:
+    record = custom_objects.get_record(session, container.records, object_name, record_id, actor=actor)
     return JSONResponse(record_json(record))
 
 
@@ -219,24 +219,25 @@ def convert(lead_id: RecordId, body: ConvertLeadIn, container: ContainerDep, act
 @router.get("/pipelines/{pipeline_id}/board", tags=["Pipelines"],
             summary="Opportunities of a pipeline grouped by stage, with totals")
 def board(
-    pipeline_id: RecordId, container: ContainerDep, session: SessionDep, user: CurrentUser,
+    pipeline_id: RecordId, container: ContainerDep, session: SessionDep, actor: ActorDep,
     per_stage: Annotated[int, Query(ge=1, le=200)] = 50,
     filters: Annotated[list[str] | None, Query(alias="filter")] = None,
 ) -> Response:
-    return JSONResponse(pipeline_board(session, container.records, pipeline_id, per_stage, filters or []))
+    return JSONResponse(pipeline_board(session, container.records, pipeline_id, per_stage,
+                                       filters or [], actor=actor))
 
 
 @router.get("/search", tags=["Search"], summary="Search every object at once")
 def search_all(
     q: Annotated[str, Query(min_length=1, max_length=200)],
-    container: ContainerDep, session: SessionDep, user: CurrentUser,
+    container: ContainerDep, session: SessionDep, actor: ActorDep,
     limit: Annotated[int, Query(ge=1, le=50)] = 5,
 ) -> Response:
     results: dict[str, Any] = {}
     for name in WORK_OBJECTS:
-        if OBJECTS[name].search_table is None:
+        if OBJECTS[name].search_table is None or not actor.access.allows(name, "read"):
             continue
-        page = container.records.list(session, name, ListQuery(q=q, limit=limit))
+        page = container.records.list(session, name, ListQuery(q=q, limit=limit), actor=actor)
         if page.items:
             results[name] = {
                 "count": page.count, "count_capped": page.count_capped,

@@ -65,9 +65,11 @@ def install(app: FastAPI) -> None:
     async def _domain(request: Request, exc: RapportError) -> Response:
         if exc.status == 404:
             log.info("not found: %s %s", request.method, request.url.path)
+        retry_after = getattr(exc, "retry_after", None)
         return problem(
             exc.status, exc.code, exc.title, exc.detail,
             [{"field": e.field, "message": e.message, "code": e.code} for e in exc.errors],
+            headers={"Retry-After": str(retry_after)} if retry_after else None,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -3,19 +3,21 @@
 No ``from __future__ import annotations`` here: route signatures use generated models.
 """
 
-from typing import Annotated, Any
+from collections.abc import Iterator
+from typing import Annotated, Any, BinaryIO, cast
 
 from fastapi import APIRouter, Header, Path, Query
 from pydantic import BaseModel, Field
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
-from rapport.api.deps import ActorDep, ContainerDep, CurrentUser, SessionDep
+from rapport.api.deps import ActorDep, ContainerDep, SessionDep
 from rapport.api.idempotency import run_idempotent
 from rapport.api.responses import JSONResponse
+from rapport.bootstrap import Container
 from rapport.crm.query import Filter, ListQuery
 from rapport.crm.registry import API_OBJECTS, OBJECTS
 from rapport.crm.schemas import MAX_ID, create_model_for, update_model_for
-from rapport.crm.service import Page, Record
+from rapport.crm.service import Actor, Page, Record
 
 router = APIRouter()
 
@@ -69,6 +71,9 @@ class BulkAnswer(BaseModel):
 
 
 def record_json(record: Record) -> dict[str, Any]:
+    """The record's values; ``_masked`` lists fields shown masked (reveal them explicitly)."""
+    if record.masked:
+        return {**record.values, "_masked": list(record.masked)}
     return record.values
 
 
@@ -106,6 +111,42 @@ def _version(if_match: str | None) -> int | None:
     return int(raw)
 
 
+def export_response(container: Container, actor: Actor, name: str, filters: list[str],
+                    sort: str | None, columns: str | None) -> Response:
+    """Stream a CSV export as the actor may see it; the export is audited.
+
+    The file is written to a temporary spool first (constant memory), so a refusal (no
+    export right, a bad filter, the anomaly lock) answers a clean 4xx instead of a cut file.
+    """
+    import tempfile
+
+    from rapport.crm.exporter import export_csv
+    from rapport.trust import audit
+
+    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 - streamed below
+    with container.uow() as uow:
+        count = export_csv(
+            uow.session, name, cast(BinaryIO, spool), filters=filters,
+            sort=[s.strip() for s in (sort or "").split(",") if s.strip()],
+            columns=[c.strip() for c in columns.split(",") if c.strip()] if columns else None,
+            actor=actor, settings=container.settings)
+        audit.append(uow.session, container.settings.secret_key, "export",
+                     actor=audit.actor_ref(actor.user_id), network=actor.network,
+                     details={"object": name, "count": count, "filters": len(filters)})
+        uow.commit()
+    spool.seek(0)
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            while block := spool.read(64 * 1024):
+                yield block
+        finally:
+            spool.close()
+
+    return StreamingResponse(chunks(), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="{name}.csv"', "X-Row-Count": str(count)})
+
+
 def _add_routes(name: str) -> None:
     spec = OBJECTS[name]
     create_model = create_model_for(name)
@@ -118,7 +159,7 @@ def _add_routes(name: str) -> None:
     def list_records(
         session: SessionDep,
         container: ContainerDep,
-        user: CurrentUser,
+        actor: ActorDep,
         filters: FilterParam = None,
         sort: SortParam = None,
         q: SearchParam = None,
@@ -126,7 +167,7 @@ def _add_routes(name: str) -> None:
         limit: LimitParam = 50,
     ) -> Response:
         query = parse_list_query(filters, sort, q, cursor, limit)
-        return JSONResponse(page_json(container.records.list(session, name, query)))
+        return JSONResponse(page_json(container.records.list(session, name, query, actor=actor)))
 
     @router.post(f"/{name}", tags=[tag], summary=f"Create {noun}",
                  status_code=201, name=f"create_{name}")
@@ -164,10 +205,22 @@ def _add_routes(name: str) -> None:
                 run, container.settings.idempotency_hours,
             )
 
+    @router.get(f"/{name}/export", tags=[tag], summary=f"Export {spec.label.lower()} as CSV",
+                name=f"export_{name}", response_class=StreamingResponse)
+    def export_records(
+        container: ContainerDep,
+        actor: ActorDep,
+        filters: FilterParam = None,
+        sort: SortParam = None,
+        columns: Annotated[str | None, Query(max_length=2000,
+                                             description="Comma-separated field names")] = None,
+    ) -> Response:
+        return export_response(container, actor, name, filters or [], sort, columns)
+
     @router.get(f"/{name}/{{record_id}}", tags=[tag], summary=f"Read {noun}",
                 name=f"get_{name}")
-    def get_record(record_id: RecordId, session: SessionDep, container: ContainerDep, user: CurrentUser) -> Response:
-        record = container.records.get(session, name, record_id)
+    def get_record(record_id: RecordId, session: SessionDep, container: ContainerDep, actor: ActorDep) -> Response:
+        record = container.records.get(session, name, record_id, actor=actor)
         return JSONResponse(record_json(record), headers={"ETag": f'"{record.version}"'})
 
     @router.patch(f"/{name}/{{record_id}}", tags=[tag], summary=f"Update {noun}",
@@ -202,16 +255,15 @@ def _add_routes(name: str) -> None:
         record_id: RecordId,
         session: SessionDep,
         container: ContainerDep,
-        user: CurrentUser,
+        actor: ActorDep,
         limit: LimitParam = 50,
         before: Annotated[str | None, Query(description="Cursor from the previous page")] = None,
     ) -> Response:
-        from rapport.crm.timeline import timeline
-
-        container.records.get(session, name, record_id)
-        return JSONResponse(timeline(session, name, record_id, limit=limit, before=before))
+        return JSONResponse(container.records.timeline(
+            session, name, record_id, actor=actor, limit=limit, before=before))
 
     del list_records, create_record, bulk_records, get_record, update_record, delete_record
+    del export_records
     del record_timeline
 
 for _name in API_OBJECTS:

@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError
 
 from rapport.bootstrap import bootstrap
 from rapport.cli import _fail, app, console
-from rapport.crm.exporter import export_csv, exportable_objects
+from rapport.crm.exporter import audit_export, export_csv, exportable_objects
 from rapport.crm.importer import (
     DEFAULT_UPSERT_KEY,
     ENCODINGS,
@@ -34,6 +34,8 @@ from rapport.crm.importer import (
     RowError,
 )
 from rapport.errors import RapportError
+from rapport.trust.actor import SYSTEM
+from rapport.trust.consent import PURPOSES, consented_subjects_clause
 
 SHOWN_ERRORS = 10
 
@@ -180,6 +182,9 @@ def export(
                                 help="Comma-separated fields (custom.name too) [default: all]"),
     output: Path = typer.Option(None, "--output", "-o", help="Write here instead of stdout"),
     bom: bool = typer.Option(False, "--bom", help="Start with a UTF-8 BOM (for Excel)"),
+    purpose: str = typer.Option(
+        None, "--purpose", help="Contacts/leads: keep only people with valid consent for this "
+        f"purpose ({', '.join(PURPOSES)})"),
 ) -> None:
     """Export records as CSV to stdout (or --output); progress goes to stderr.
 
@@ -205,7 +210,14 @@ def export(
                 columns=[c for c in columns.split(",") if c.strip()] if columns else None,
                 bom=bom,
                 on_progress=lambda n: progress.update(task, completed=n),
+                actor=SYSTEM,  # the operator at the server's shell
+                settings=container.settings,
+                where=[consented_subjects_clause(object_name, purpose)] if purpose else [],
             )
+        with container.uow() as uow:  # before the file is delivered: no unaudited export
+            audit_export(uow.session, container.settings.secret_key, object_name, count,
+                         actor=SYSTEM, filters=filter_ or [], purpose=purpose, via="cli")
+            uow.commit()
     except RapportError as exc:
         if target:
             target.unlink(missing_ok=True)

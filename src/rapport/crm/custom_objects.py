@@ -36,7 +36,8 @@ def list_fields(session: Session, records: RecordService, query: ListQuery) -> P
     return Page(items, None, len(items), False)
 
 
-def define_field(uow: UnitOfWork, actor: Actor, values: dict[str, Any]) -> dict[str, Any]:
+def define_field(uow: UnitOfWork, actor: Actor, values: dict[str, Any], *,
+                 secret: str | None = None) -> dict[str, Any]:
     from rapport.crm.models import CustomFieldDefinition
     from rapport.crm.service import jsonable
 
@@ -45,10 +46,14 @@ def define_field(uow: UnitOfWork, actor: Actor, values: dict[str, Any]) -> dict[
     uow.session.add(row)
     uow.session.flush()
     _log(uow, actor, "custom_field_definitions", row.id, values)
+    _audit_config(uow, actor, secret, f"custom_field_definitions:{row.id}", {
+        "object": "custom_field_definitions", "object_type": row.object_type, "field": row.name,
+        "change": "created", "field_type": row.field_type, "required": bool(row.required)})
     return {c.name: jsonable(getattr(row, c.name)) for c in CustomFieldDefinition.__table__.columns}
 
 
-def delete_field(uow: UnitOfWork, actor: Actor, field_id: int) -> None:
+def delete_field(uow: UnitOfWork, actor: Actor, field_id: int, *,
+                 secret: str | None = None) -> None:
     from rapport.crm.models import CustomFieldDefinition
 
     row = uow.session.get(CustomFieldDefinition, field_id)
@@ -56,6 +61,22 @@ def delete_field(uow: UnitOfWork, actor: Actor, field_id: int) -> None:
         raise NotFound(f"No custom field with id {field_id}")
     uow.session.delete(row)
     _log(uow, actor, "custom_field_definitions", field_id, {"deleted": row.name})
+    _audit_config(uow, actor, secret, f"custom_field_definitions:{field_id}", {
+        "object": "custom_field_definitions", "object_type": row.object_type, "field": row.name,
+        "change": "deleted"})
+
+
+def _audit_config(uow: UnitOfWork, actor: Actor, secret: str | None, target: str,
+                  details: dict[str, Any]) -> None:
+    """A schema change goes to the audit log (names and kinds only, never values)."""
+    from rapport.trust import audit
+
+    if secret is None:  # callers that predate auditing; the deployment's key all the same
+        from rapport.config import get_settings
+
+        secret = get_settings().secret_key
+    audit.append(uow.session, secret, "config_changed", actor=audit.actor_ref(actor.user_id),
+                 target=target, network=actor.network, details=details)
 
 
 def _log(uow: UnitOfWork, actor: Actor, object_type: str, record_id: int, values: dict[str, Any]) -> None:
@@ -78,7 +99,8 @@ def list_object_types(session: Session) -> list[dict[str, Any]]:
     ]
 
 
-def define_object(uow: UnitOfWork, actor: Actor, values: dict[str, Any]) -> dict[str, Any]:
+def define_object(uow: UnitOfWork, actor: Actor, values: dict[str, Any], *,
+                  secret: str | None = None) -> dict[str, Any]:
     if values["name"] in OBJECTS:
         raise Conflict(f"'{values['name']}' is a built-in object")
     if uow.session.scalar(select(CustomObjectType.id).where(CustomObjectType.name == values["name"])):
@@ -87,18 +109,24 @@ def define_object(uow: UnitOfWork, actor: Actor, values: dict[str, Any]) -> dict
     uow.session.add(row)
     uow.session.flush()
     _log(uow, actor, "custom_object_types", row.id, values)
+    _audit_config(uow, actor, secret, f"custom_object_types:{row.id}", {
+        "object": "custom_object_types", "name": row.name, "change": "created"})
     return {"id": row.id, **values}
 
 
-def list_records(session: Session, records: RecordService, name: str, query: ListQuery) -> Page:
+def list_records(
+    session: Session, records: RecordService, name: str, query: ListQuery, *, actor: Actor
+) -> Page:
     type_id = get_custom_object_type(session, name).id
     query.filters = [*query.filters, Filter("object_type_id", "eq", str(type_id))]
-    return records.list(session, "custom_records", query, field_scope=name)
+    return records.list(session, "custom_records", query, actor=actor, field_scope=name)
 
 
-def get_record(session: Session, records: RecordService, name: str, record_id: int) -> Record:
+def get_record(
+    session: Session, records: RecordService, name: str, record_id: int, *, actor: Actor
+) -> Record:
     type_id = get_custom_object_type(session, name).id
-    record = records.get(session, "custom_records", record_id)
+    record = records.get(session, "custom_records", record_id, actor=actor)
     if record.values["object_type_id"] != type_id:
         raise NotFound(f"No {name} record with id {record_id}")
     return record
@@ -118,7 +146,7 @@ def update_record(
     uow: UnitOfWork, actor: Actor, records: RecordService, name: str, record_id: int,
     data: dict[str, Any],
 ) -> Record:
-    get_record(uow.session, records, name, record_id)
+    get_record(uow.session, records, name, record_id, actor=actor)
     version = data.pop("version", None)
     return records.update(uow, actor, "custom_records", record_id, data, version, field_scope=name)
 
@@ -126,5 +154,5 @@ def update_record(
 def delete_record(
     uow: UnitOfWork, actor: Actor, records: RecordService, name: str, record_id: int
 ) -> None:
-    get_record(uow.session, records, name, record_id)
+    get_record(uow.session, records, name, record_id, actor=actor)
     records.delete(uow, actor, "custom_records", record_id)

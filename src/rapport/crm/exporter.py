@@ -16,9 +16,11 @@ from decimal import Decimal
 from typing import Any, BinaryIO, cast
 
 import orjson
-from sqlalchemy import DateTime, String, Table, select, type_coerce
+from sqlalchemy import ColumnElement, DateTime, String, Table, select, type_coerce
 from sqlalchemy.orm import Session
 
+from rapport.config import Settings
+from rapport.crm import access
 from rapport.crm.custom_fields import custom_field_specs
 from rapport.crm.query import Filter, apply_filters, order_by, resolve_field, sort_keys
 from rapport.crm.registry import (
@@ -39,7 +41,8 @@ from rapport.crm.registry import (
     ObjectSpec,
     get_object,
 )
-from rapport.errors import ErrorCollector, NotFound
+from rapport.errors import ErrorCollector, NotFound, ValidationFailed
+from rapport.trust.actor import Actor
 
 # A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -221,19 +224,27 @@ def export_csv(
     bom: bool = False,
     chunk_rows: int = 2000,
     on_progress: Callable[[int], None] | None = None,
+    actor: Actor,
+    settings: Settings,
+    where: Sequence[ColumnElement[bool]] = (),
 ) -> int:
     """Write ``object_name`` records as CSV (UTF-8, CRLF) to ``out``; returns the row count.
 
     ``filters`` use the API syntax (``tier:eq:A``); ``sort`` names fields, ``-`` for
-    descending (default: by id).
+    descending (default: by id). ``actor`` needs the export right; the file holds only
+    records in their scope, without hidden fields and with masked ones masked.
     """
     if object_name not in API_OBJECTS:
         raise NotFound(
             f"Cannot export '{object_name}'. Objects: {', '.join(exportable_objects())}"
         )
     spec = get_object(object_name)
+    access.require_right(actor, spec, "export")
     custom = custom_field_specs(session, object_name)
-    cols = export_columns(spec, custom, columns)
+    cols = [c for c in export_columns(spec, custom, columns)
+            if actor.access.field_view(c.field.category) != "hidden"]
+    masked = [(n, c.field.category) for n, c in enumerate(cols)
+              if actor.access.field_view(c.field.category) == "masked"]
     table = cast(Table, spec.model.__table__)
     builtin = [c for c in cols if not c.field.custom]
     dialect = session.get_bind().dialect.name
@@ -241,10 +252,28 @@ def export_csv(
     if len(builtin) < len(cols):
         selected.append(table.c.custom)
     stmt = select(*selected)
-    stmt = apply_filters(stmt, spec, custom, [Filter.parse(f) for f in filters])
+    parsed_filters = [Filter.parse(f) for f in filters]
+    refused = access.unreadable_fields(actor, spec, custom, [
+        *((f.field, f.op) for f in parsed_filters), *((k.lstrip("-"), "sort") for k in sort)])
+    if refused:
+        raise ValidationFailed("These fields cannot be used to filter or sort for your roles: "
+                               + ", ".join(refused))
+    scope = access.scope_clause(actor, spec, table)
+    if scope is not None:
+        stmt = stmt.where(scope)
+    stmt = apply_filters(stmt, spec, custom, parsed_filters)
+    for condition in where:  # e.g. consent.consented_subjects_clause(object, purpose)
+        stmt = stmt.where(condition)
     stmt = stmt.order_by(*order_by(sort_keys(spec, custom, list(sort) or ["id"])))
 
     row_format = _RowFormat(cols)
+    to_cells = row_format.cells
+    if masked:
+        def to_cells(row: Sequence[Any]) -> list[Any]:
+            cells = row_format.cells(row)
+            for n, category in masked:
+                cells[n] = access.mask_value(category, cells[n])
+            return cells
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([c.header for c in cols])
@@ -257,10 +286,39 @@ def export_csv(
     for partition in result.partitions(chunk_rows):
         buffer.seek(0)
         buffer.truncate()
-        writer.writerows(map(row_format.cells, partition))
+        writer.writerows(map(to_cells, partition))
+        if actor.user_id is not None:
+            observe_export(session, settings, actor, spec, cols, partition)
         out.write(buffer.getvalue().encode("utf-8"))
         count += len(partition)
         if on_progress:
             on_progress(count)
     out.flush()
     return count
+
+
+def observe_export(session: Session, settings: Settings, actor: Actor, spec: ObjectSpec,
+                   cols: list[ExportColumn], rows: Sequence[Any]) -> None:
+    """Count exported rows for the anomaly detector (it may lock the user mid-export)."""
+    from rapport.trust import anomaly
+
+    names = [c.field.name for c in cols if not c.field.custom]
+    values = [dict(zip(names, row, strict=False)) for row in rows]
+    anomaly.observe(session, settings, actor, spec.name, values, "export")
+
+
+def audit_export(session: Session, secret: str, object_name: str, count: int, *,
+                 actor: Actor, filters: Sequence[str] = (), purpose: str | None = None,
+                 via: str = "api") -> None:
+    """Record an export in the audit log: object, row count and the filters' fields and
+    operators (their values may be personal data, so they are left out)."""
+    from rapport.trust import audit
+
+    details: dict[str, Any] = {
+        "object": object_name, "count": count, "via": via,
+        "filters": [":".join(f.split(":", 2)[:2]) for f in filters],
+    }
+    if purpose:
+        details["purpose"] = purpose
+    audit.append(session, secret, "export", actor=audit.actor_ref(actor.user_id),
+                 network=actor.network, details=details)

@@ -62,7 +62,7 @@ from rapport.errors import (
     ValidationFailed,
 )
 
-IMPORT_ACTOR = Actor(user_id=None, source="import")
+IMPORT_ACTOR = Actor(user_id=None, source="import", is_admin=True)  # the operator
 DEFAULT_UPSERT_KEY = "external_id"
 ENCODINGS = ("utf-8", "gb18030")  # ASCII-compatible: a quote or newline byte is always one
 MAX_RECORD_BYTES = 8 * 1024 * 1024  # a quote left open would otherwise swallow the file

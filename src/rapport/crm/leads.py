@@ -32,7 +32,7 @@ def convert_lead(
     amount: Decimal | None = None,
     pipeline_id: int | None = None,
 ) -> ConversionResult:
-    lead = records.get(uow.session, "leads", lead_id).values
+    lead = records.load_for_write(uow.session, "leads", lead_id, actor).values
     if lead["status"] == "converted":
         raise Conflict(f"Lead {lead_id} was already converted")
     common = {k: lead[k] for k in ("owner_id", "region_id") if lead.get(k)}
@@ -42,7 +42,7 @@ def convert_lead(
             account_values["business_line"] = lead["business_line"]
         account_id = records.create(uow, actor, "accounts", account_values).id
     else:
-        records.get(uow.session, "accounts", account_id)
+        records.load_for_write(uow.session, "accounts", account_id, actor)
     contact_values = {
         k: lead[k] for k in ("first_name", "last_name", "email", "phone", "job_title") if lead.get(k)
     }

@@ -17,10 +17,11 @@ from typing import Any, cast
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Select, Table, any_, delete, func, insert, select, update
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Session
 
 from rapport.config import Settings
-from rapport.crm import record_rules
+from rapport.crm import access, record_rules
 from rapport.crm.changes import ChangeRecord
 from rapport.crm.custom_fields import custom_field_specs, validate_custom_values
 from rapport.crm.normalise import (
@@ -72,6 +73,8 @@ from rapport.errors import (
 )
 from rapport.events.models import OutboxMessage
 from rapport.trust.actor import SYSTEM, Actor
+from rapport.trust.permissions import FULL_ACCESS
+from rapport.trust.suppression import check_not_suppressed
 
 __all__ = ["SYSTEM", "Actor", "Page", "Record", "RecordService"]
 
@@ -81,6 +84,7 @@ class Record:
     object: str
     id: int
     values: dict[str, Any]
+    masked: tuple[str, ...] = ()  # fields shown masked to the reader (``custom.x`` for custom)
 
     @property
     def version(self) -> int:
@@ -129,21 +133,115 @@ class RecordService:
 
     # ---- reading -------------------------------------------------------------------------
 
-    def get(self, session: Session, object_name: str, record_id: int) -> Record:
+    def get(self, session: Session, object_name: str, record_id: int, *, actor: Actor) -> Record:
+        """One record as ``actor`` may see it; outside their scope it does not exist (404)."""
         spec = get_object(object_name)
-        table = _table(spec)
-        row = session.execute(select(table).where(table.c.id == record_id)).mappings().first()
+        access.require_right(actor, spec, "read")
+        row = self._fetch(session, spec, record_id, actor)
         if row is None:
             raise NotFound(f"No {spec.singular} with id {record_id}")
-        return _record(spec, row)
+        record = self._present(session, actor, spec, row)
+        self._observe(session, actor, spec, [record.values], "read")
+        return record
 
-    def get_many(self, session: Session, object_name: str, ids: Sequence[int]) -> dict[int, Record]:
+    def get_many(
+        self, session: Session, object_name: str, ids: Sequence[int], *, actor: Actor
+    ) -> dict[int, Record]:
+        """Records by id (for labels of references); ids the actor may not see are left out."""
         spec = get_object(object_name)
-        if not ids:
+        if not ids or not actor.access.allows(spec.name, "read"):
             return {}
         table = _table(spec)
-        rows = session.execute(select(table).where(table.c.id.in_(set(ids)))).mappings()
-        return {row["id"]: _record(spec, row) for row in rows}
+        stmt = select(table).where(table.c.id.in_(set(ids)))
+        scope = access.scope_clause(actor, spec, table)
+        if scope is not None:
+            stmt = stmt.where(scope)
+        custom = custom_field_specs(session, spec.name) if spec.name != "custom_records" else {}
+        return {row["id"]: self._present(session, actor, spec, row, custom)
+                for row in session.execute(stmt).mappings()}
+
+    def _fetch(
+        self, session: Session, spec: ObjectSpec, record_id: int, actor: Actor
+    ) -> Mapping[Any, Any] | None:
+        table = _table(spec)
+        stmt = select(table).where(table.c.id == record_id)
+        scope = access.scope_clause(actor, spec, table)
+        if scope is not None:
+            stmt = stmt.where(scope)
+        return session.execute(stmt).mappings().first()
+
+    def _present(
+        self, session: Session, actor: Actor, spec: ObjectSpec, row: Mapping[Any, Any],
+        custom: Mapping[str, FieldSpec] | None = None,
+    ) -> Record:
+        record = _record(spec, row)
+        if actor.access is FULL_ACCESS:  # the system: nothing to mask
+            return record
+        if custom is None:
+            scope_name = spec.name
+            if spec.name == "custom_records":
+                scope_name = _custom_object_name(session, record.values.get("object_type_id"))
+            custom = custom_field_specs(session, scope_name)
+        values, masked = access.present(actor, spec, custom, record.values)
+        values["title"] = title_of(spec, values) if masked else record.values["title"]
+        return Record(spec.name, record.id, values, tuple(masked))
+
+    def _observe(
+        self, session: Session, actor: Actor, spec: ObjectSpec,
+        values: builtins.list[dict[str, Any]], kind: str,
+    ) -> None:
+        """Feed the anomaly detector (per-user baselines) with what a user was served."""
+        if actor.user_id is None or not values:
+            return
+        from rapport.trust import anomaly
+
+        anomaly.observe(session, self.settings, actor, spec.name, values, kind)
+
+    def timeline(
+        self, session: Session, object_name: str, record_id: int, *, actor: Actor,
+        limit: int = 50, before: str | None = None,
+    ) -> dict[str, Any]:
+        """A record's activities and changes, under the same rules as the record itself."""
+        from rapport.crm.timeline import timeline
+
+        record = self.get(session, object_name, record_id, actor=actor)
+        activities = OBJECTS["activities"]
+        activity_scope = (access.scope_clause(actor, activities, _table(activities))
+                          if actor.access.allows("activities", "read") else sa_false())
+        page = timeline(session, object_name, record.id, limit=limit, before=before,
+                        activity_scope=activity_scope)
+        if actor.access is FULL_ACCESS:
+            return page
+        spec = get_object(object_name)
+        custom = custom_field_specs(session, spec.name)
+        activity_custom = custom_field_specs(session, "activities")
+        for item in page["items"]:
+            if item["kind"] == "change":
+                item["changes"] = access.present_changes(actor, spec, custom, item["changes"] or {})
+            else:
+                shown, _ = access.present(actor, activities, activity_custom, {
+                    k: v for k, v in item.items() if k in activities.fields})
+                for key in list(item):
+                    if key in activities.fields and key not in shown:
+                        del item[key]
+                item.update(shown)
+        return page
+
+    def reveal(
+        self, uow: UnitOfWork, actor: Actor, object_name: str, record_id: int,
+        fields: Sequence[str],
+    ) -> dict[str, Any]:
+        """Clear values of masked fields, for roles allowed to reveal; audited, rate-limited."""
+        from rapport.trust import reveal
+
+        spec = get_object(object_name)
+        access.require_right(actor, spec, "read")
+        session = uow.session
+        row = self._fetch(session, spec, record_id, actor)
+        if row is None:
+            raise NotFound(f"No {spec.singular} with id {record_id}")
+        custom = custom_field_specs(session, spec.name)
+        return reveal.reveal_fields(session, self.settings, actor, spec, custom, dict(row), fields)
 
     def list(
         self,
@@ -151,8 +249,10 @@ class RecordService:
         object_name: str,
         query: ListQuery,
         *,
+        actor: Actor,
         field_scope: str | None = None,
         substring: bool = False,
+        observe: bool = True,
     ) -> Page:
         """One page of records; ``field_scope`` names whose custom fields apply (custom objects).
 
@@ -161,9 +261,18 @@ class RecordService:
         (GIN) instead: the planner cannot tell a rare term from a common one.
         """
         spec = get_object(object_name)
+        access.require_right(actor, spec, "read")
         custom = custom_field_specs(session, field_scope or object_name)
+        refused = access.unreadable_fields(actor, spec, custom, [
+            *((f.field, f.op) for f in query.filters), *((k.lstrip("-"), "sort") for k in query.sort)])
+        if refused:
+            raise ValidationFailed(
+                "Hidden fields cannot be used in filters; masked ones only for an exact lookup "
+                "(eq, in, is_null), never for sorting: " + ", ".join(refused),
+                errors=[FieldError(name, "masked for your roles", "forbidden_field") for name in refused])
         table = _table(spec)
         dialect = _dialect(session)
+        scope = access.scope_clause(actor, spec, table)
         search: SearchSource | None = None
         if query.q and query.q.strip():
             if spec.search_table is None:
@@ -171,19 +280,20 @@ class RecordService:
             search = search_source(
                 dialect, spec.search_table, query.q, table.c.id, substring=substring
             )
-        stmt, id_expr = _select(spec, custom, query, search, "walk")
+        stmt, id_expr = _select(spec, custom, query, search, "walk", scope)
         counted = stmt
-        if search is not None and (query.filters or dialect != "sqlite"):
-            counted, _ = _select(spec, custom, query, search, "budget")
+        if search is not None and (query.filters or dialect != "sqlite" or scope is not None):
+            counted, _ = _select(spec, custom, query, search, "budget", scope)
         count, capped = capped_count(session, counted, self.settings.count_cap)
         if search is not None and search.budget_join is not None and query.filters and not capped:
             capped = _budget_exhausted(session, search.budget_join)
         if search is not None and dialect != "sqlite":
             if count == 0 and not substring and len((query.q or "").strip()) >= 3:
                 # Nothing matched whole words: look inside words (trigram index), e.g. "0013".
-                return self.list(session, object_name, query, field_scope=field_scope, substring=True)
+                return self.list(session, object_name, query, actor=actor, field_scope=field_scope,
+                                 substring=True, observe=observe)
             if not capped:
-                stmt, id_expr = _select(spec, custom, query, search, "fenced")
+                stmt, id_expr = _select(spec, custom, query, search, "fenced", scope)
         keys = sort_keys(spec, custom, query.sort, id_expr=id_expr)
         if query.cursor:
             stmt = stmt.where(
@@ -196,7 +306,10 @@ class RecordService:
             rows = rows[:limit]
             last = _Row(rows[-1])
             next_cursor = encode_cursor(row_cursor_values(keys, last))
-        return Page([_record(spec, r) for r in rows], next_cursor, count, capped)
+        items = [self._present(session, actor, spec, r, custom) for r in rows]
+        if observe:
+            self._observe(session, actor, spec, [r.values for r in items], "read")
+        return Page(items, next_cursor, count, capped)
 
     # ---- writing -------------------------------------------------------------------------
 
@@ -214,7 +327,7 @@ class RecordService:
         result = self.bulk_write(
             uow, actor, object_name, [dict(data)], field_scope=field_scope, fixed_values=fixed_values
         )
-        return self.get(uow.session, object_name, result.created[0])
+        return self._written(uow.session, actor, object_name, result.created[0])
 
     def update(
         self,
@@ -232,7 +345,23 @@ class RecordService:
             payload["version"] = expected_version
         payload["id"] = record_id
         self.bulk_write(uow, actor, object_name, [payload], field_scope=field_scope)
-        return self.get(uow.session, object_name, record_id)
+        return self._written(uow.session, actor, object_name, record_id)
+
+    def _written(self, session: Session, actor: Actor, object_name: str, record_id: int) -> Record:
+        """A record just written, as the writer may see it (not counted as a read)."""
+        spec = get_object(object_name)
+        row = self._fetch(session, spec, record_id, SYSTEM)
+        if row is None:
+            raise NotFound(f"No {spec.singular} with id {record_id}")
+        return self._present(session, actor, spec, row)
+
+    def load_for_write(self, session: Session, object_name: str, record_id: int, actor: Actor) -> Record:
+        """The stored values (unmasked) of a record in the actor's scope, for writing."""
+        spec = get_object(object_name)
+        row = self._fetch(session, spec, record_id, actor)
+        if row is None:
+            raise NotFound(f"No {spec.singular} with id {record_id}")
+        return _record(spec, row)
 
     def system_update(
         self,
@@ -242,9 +371,14 @@ class RecordService:
         record_id: int,
         values: Mapping[str, Any],
     ) -> Record:
-        """Set system-owned columns (not client-writable) with the same change log and event."""
+        """Set system-owned columns (not client-writable) with the same change log and event.
+
+        For internal callers (lead conversion): the record must be in the actor's scope;
+        the returned values are unmasked.
+        """
         spec = get_object(object_name)
-        current = self.get(uow.session, object_name, record_id)
+        access.require_right(actor, spec, "update")
+        current = self.load_for_write(uow.session, object_name, record_id, actor)
         diff = {
             k: [jsonable(current.values.get(k)), jsonable(v)]
             for k, v in values.items()
@@ -259,7 +393,7 @@ class RecordService:
             .values(**values, version=current.version + 1, updated_at=utcnow())
         )
         self._log_changes(uow.session, actor, spec, [(record_id, "updated", diff)])
-        return self.get(uow.session, object_name, record_id)
+        return self.load_for_write(uow.session, object_name, record_id, SYSTEM)
 
     def delete(
         self,
@@ -270,7 +404,8 @@ class RecordService:
         expected_version: int | None = None,
     ) -> None:
         spec = get_object(object_name)
-        existing = self.get(uow.session, object_name, record_id)
+        access.require_right(actor, spec, "delete")
+        existing = self.load_for_write(uow.session, object_name, record_id, actor)
         if expected_version is not None and existing.version != expected_version:
             raise VersionConflict(
                 f"{spec.singular} {record_id} is at version {existing.version}, "
@@ -347,8 +482,15 @@ class RecordService:
                 else:
                     update_ids[i] = rid
         errors.raise_if_any()
-        existing = self.get_many(  # an id beyond 64 bits cannot exist (and would overflow)
-            session, object_name, [r for r in update_ids.values() if 1 <= r <= MAX_ID]
+        if len(update_ids) < len(payloads):
+            access.require_right(actor, spec, "create")
+        if update_ids:
+            access.require_right(actor, spec, "update")
+        for i, p in enumerate(payloads):
+            access.check_writable(actor, spec, custom, p, errors, prefix_for(i))
+        errors.raise_if_any()
+        existing = self._load_many(  # an id beyond 64 bits cannot exist (and would overflow)
+            session, spec, [r for r in update_ids.values() if 1 <= r <= MAX_ID], actor
         )
         for i, rid in update_ids.items():
             if rid not in existing:
@@ -365,8 +507,12 @@ class RecordService:
             if upsert_on and current is not None:
                 body.pop("version", None)
             values = self._validate(session, spec, custom, body, current, errors, prefix_for(i))
+            if values is not None:  # an erased person must not come back (trust/suppression.py)
+                check_not_suppressed(session, self.settings.secret_key, spec.name, values, errors, prefix_for(i))
             if values is not None and fixed_values and current is None:
                 values.update(fixed_values)
+            if values is not None and current is None:
+                self._default_owner(actor, spec, table, values)
             if values is not None:
                 prepared.append((i, values, current))
         self._check_references(session, spec, custom, prepared, errors, prefix_for)
@@ -430,6 +576,7 @@ class RecordService:
             written.extend((full, current.values))  # rules also tidy what the old state left
             if spec.search_table:
                 search_docs.append((current.id, document_text(spec, full)))
+        self._check_scope_after(session, actor, spec, table, result, prefix_for, update_ids)
         if search_docs and spec.search_table:
             write_documents(session.connection(), _dialect(session), spec.search_table, search_docs)
         self._log_changes(session, actor, spec, change_log)
@@ -437,6 +584,46 @@ class RecordService:
         return result
 
     # ---- helpers -------------------------------------------------------------------------
+
+    def _load_many(
+        self, session: Session, spec: ObjectSpec, ids: Sequence[int], actor: Actor
+    ) -> dict[int, Record]:
+        if not ids:
+            return {}
+        table = _table(spec)
+        stmt = select(table).where(table.c.id.in_(set(ids)))
+        scope = access.scope_clause(actor, spec, table)
+        if scope is not None:
+            stmt = stmt.where(scope)
+        return {row["id"]: _record(spec, row) for row in session.execute(stmt).mappings()}
+
+    @staticmethod
+    def _default_owner(actor: Actor, spec: ObjectSpec, table: Table, values: dict[str, Any]) -> None:
+        """A user whose scope is narrower than ``all`` owns what they create, unless named."""
+        owner = access.owner_column(table)
+        if (owner is not None and actor.user_id is not None and owner.name not in values
+                and actor.access.scope(spec.name) != "all"):
+            values[owner.name] = actor.user_id
+
+    @staticmethod
+    def _check_scope_after(
+        session: Session, actor: Actor, spec: ObjectSpec, table: Table, result: BulkResult,
+        prefix_for: Callable[[int], str], update_ids: Mapping[int, int],
+    ) -> None:
+        """Refuse a write that would put a record outside the writer's own scope."""
+        scope = access.scope_clause(actor, spec, table)
+        written = [*result.created, *result.updated]
+        if scope is None or not written:
+            return
+        inside = set(session.scalars(select(table.c.id).where(table.c.id.in_(written), scope)))
+        outside = [rid for rid in written if rid not in inside]
+        if outside:
+            owner = access.owner_column(table)
+            name = owner.name if owner is not None else "owner_id"
+            raise ValidationFailed(
+                f"You can only assign {spec.label.lower()} within your scope "
+                f"({actor.access.scope(spec.name)})",
+                errors=[FieldError(name, "outside your record scope", "out_of_scope")])
 
     def _validate(
         self,
@@ -608,6 +795,7 @@ def _select(
     query: ListQuery,
     search: SearchSource | None,
     mode: str,
+    scope: Any = None,
 ) -> tuple[Select[Any], Any]:
     """The filtered select of a list; with a search, joined to its matches.
 
@@ -632,6 +820,8 @@ def _select(
             rowid: Any = search.rowid
             matches = select(rowid).where(search.where).scalar_subquery()
             stmt = stmt.where(table.c.id == any_(func.array(matches)))
+    if scope is not None:
+        stmt = stmt.where(scope)
     return apply_filters(stmt, spec, custom, query.filters), id_expr
 
 
@@ -709,3 +899,10 @@ def _record(spec: ObjectSpec, row: Mapping[Any, Any]) -> Record:
     values.pop("password_hash", None)
     values["title"] = title_of(spec, values)
     return Record(spec.name, int(values["id"]), values)
+
+
+def _custom_object_name(session: Session, object_type_id: Any) -> str:
+    from rapport.crm.models import CustomObjectType
+
+    name = session.scalar(select(CustomObjectType.name).where(CustomObjectType.id == object_type_id))
+    return name or "custom_records"

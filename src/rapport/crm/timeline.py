@@ -36,14 +36,18 @@ def _decode(before: str | None) -> tuple[tuple[str, int] | None, int | None]:
 
 
 def timeline(
-    session: Session, object_name: str, record_id: int, *, limit: int = 50, before: str | None = None
+    session: Session, object_name: str, record_id: int, *, limit: int = 50,
+    before: str | None = None, activity_scope: Any = None,
 ) -> dict[str, Any]:
+    """``activity_scope``: a WHERE clause on activities limiting them to the reader's scope."""
     activity_after, change_after = _decode(before)
     items: list[dict[str, Any]] = []
     link = ACTIVITY_LINK.get(object_name)
     exhausted_activities = link is None or (before is not None and activity_after is None)
     if link is not None and not exhausted_activities:
         stmt = select(Activity).where(link == record_id)
+        if activity_scope is not None:
+            stmt = stmt.where(activity_scope)
         if activity_after is not None:
             at = datetime.fromisoformat(activity_after[0])
             stmt = stmt.where(

@@ -1070,6 +1070,8 @@ class Renderer:
                 "id": u.id, "email": u.email, "name": u.name, "password_hash": p.password_hash,
                 "locale": u.locale, "timezone": u.timezone, "is_admin": u.is_admin,
                 "is_active": True, "team_id": u.team_id, "region_id": u.region_id,
+                "totp_secret": None, "totp_enabled_at": None, "failed_logins": 0,
+                "locked_until": None, "lock_reason": None,
             })
             for u in p.users
         ]

@@ -388,11 +388,31 @@ def load_demo(
                 conn.exec_driver_sql("RESET maintenance_work_mem")
                 conn.commit()
             _PLAN = None
+    _grant_roles(engine, plan)
     observer.note("analysing")
     _finish(engine)
     result.counts = {k: v for k, v in counts.items() if v}
     result.seconds = time.perf_counter() - started
     return result
+
+
+ROLE_OF_PLAN = {"manager": "sales_manager", "rep": "sales_rep", "agent": "service_agent"}
+
+
+def _grant_roles(engine: Engine, plan: Plan) -> None:
+    """Demo users hold the built-in role of their job; the two demo logins are admins."""
+    from sqlalchemy import insert
+    from sqlalchemy.orm import Session
+
+    from rapport.trust.models import UserRole
+    from rapport.trust.roles import ensure_builtin_roles
+
+    with Session(engine) as session:
+        ids = ensure_builtin_roles(session)
+        session.execute(insert(UserRole), [
+            {"user_id": u.id, "role_id": ids["admin" if u.is_admin else ROLE_OF_PLAN[u.role]]}
+            for u in plan.users])
+        session.commit()
 
 
 def _search_tables() -> list[str]:

@@ -40,3 +40,4 @@ class Actor:
 
 
 SYSTEM = Actor(user_id=None, source="system", is_admin=True)
+NOBODY = Actor(user_id=None, source="anonymous")  # no policy: no access

@@ -75,13 +75,25 @@ class AccessPolicy:
     def scope(self, object_name: str) -> str:
         return self.grant(object_name).scope
 
-    def field_access(self, category: str) -> str:
-        """hidden, masked, clear or writable for one data category, network considered."""
-        access = max((_lookup(m, category) for m in self.field_maps), key=FIELD_ACCESS.index,
-                     default="hidden")
-        if is_sensitive(category) and not self.trusted_network and access in ("clear", "writable"):
+    def field_view(self, category: str) -> str:
+        """hidden, masked or clear: how values of one data category are shown, network considered.
+
+        Sensitive categories are masked unless a role names the category (or its parent)
+        as clear or writable: ``"*": "writable"`` alone does not unmask them.
+        """
+        view = max((_view(m, category) for m in self.field_maps), key=VIEWS.index, default="hidden")
+        if view == "clear" and is_sensitive(category) and not self.trusted_network:
             return "masked"
-        return access
+        return view
+
+    def field_writable(self, category: str) -> bool:
+        return any(_lookup(m, category)[0] == "writable" for m in self.field_maps)
+
+    def field_access(self, category: str) -> str:
+        """One word for both: hidden, masked, clear or writable (writable may be shown masked)."""
+        if self.field_writable(category) and self.field_view(category) != "hidden":
+            return "writable"
+        return self.field_view(category)
 
     def may_reveal(self) -> bool:
         return self.can_reveal and self.trusted_network
@@ -93,17 +105,27 @@ class AccessPolicy:
         return replace(self, trusted_network=False)
 
 
-def _lookup(fields: Mapping[str, str], category: str) -> str:
-    """The most specific entry: ``contact.phone``, then ``contact``, then ``*``."""
+VIEWS = ("hidden", "masked", "clear")
+
+
+def _lookup(fields: Mapping[str, str], category: str) -> tuple[str, bool]:
+    """The most specific entry (``contact.phone``, ``contact``, ``*``) and whether it named
+    the category or its parent explicitly."""
     if category in fields:
-        return fields[category]
+        return fields[category], True
     head = category.split(".", 1)[0]
     if head in fields:
-        return fields[head]
-    default = fields.get("*", "writable")
-    if is_sensitive(category) and default in ("clear", "writable"):
+        return fields[head], True
+    return fields.get("*", "hidden"), False
+
+
+def _view(fields: Mapping[str, str], category: str) -> str:
+    access, explicit = _lookup(fields, category)
+    if access in ("hidden", "masked"):
+        return access
+    if is_sensitive(category) and not explicit:
         return "masked"  # masking by default: only an explicit entry shows sensitive data
-    return default
+    return "clear"
 
 
 FULL_ACCESS = AccessPolicy(
@@ -167,7 +189,11 @@ def policy_from(roles: Iterable[tuple[str, Mapping[str, Any]]]) -> AccessPolicy:
     """
     docs = [(name, doc) for name, doc in roles]
     if any(doc.get("admin") for _, doc in docs):
+        # admins may do everything, but see sensitive values masked like everyone else
+        # (they may reveal them); the system itself (FULL_ACCESS) sees them in clear
+        other_maps = tuple(dict(d.get("fields") or {}) for _, d in docs if not d.get("admin"))
         return replace(FULL_ACCESS, roles=tuple(n for n, _ in docs),
+                       field_maps=({"*": "writable"}, *other_maps),
                        require_totp=any(bool(d.get("require_totp")) for _, d in docs))
     keys = {"*"} | {k for _, doc in docs for k in (doc.get("objects") or {})}
     objects: dict[str, ObjectGrant] = {}

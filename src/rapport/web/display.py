@@ -30,6 +30,7 @@ from rapport.crm.registry import (
 )
 from rapport.crm.service import RecordService
 from rapport.errors import FieldError
+from rapport.trust.actor import NOBODY, Actor
 from rapport.web.formatting import Formatter
 
 Gettext = Callable[[str], str]
@@ -64,6 +65,7 @@ def collect_titles(
     records: RecordService,
     fields: Iterable[FieldSpec],
     rows: Iterable[Mapping[str, Any]],
+    actor: Actor,
 ) -> RefTitles:
     """Titles of every record the given rows point to, one query per target object."""
     wanted: dict[str, set[int]] = defaultdict(set)
@@ -75,7 +77,7 @@ def collect_titles(
                 wanted[reference_target(f)].add(value)
     titles: RefTitles = {}
     for target, ids in wanted.items():
-        for rid, record in records.get_many(session, target, list(ids)).items():
+        for rid, record in records.get_many(session, target, list(ids), actor=actor).items():
             titles[(target, rid)] = str(record.values["title"])
     return titles
 
@@ -83,10 +85,12 @@ def collect_titles(
 class Display:
     """Renders values for one request (locale, time zone, resolved reference titles)."""
 
-    def __init__(self, fmt: Formatter, gettext: Gettext, titles: RefTitles | None = None) -> None:
+    def __init__(self, fmt: Formatter, gettext: Gettext, titles: RefTitles | None = None,
+                 actor: Actor = NOBODY) -> None:
         self.fmt = fmt
         self.gettext = gettext
         self.titles: RefTitles = titles or {}
+        self.actor = actor  # whose access rules the page follows
 
     def error(self, err: FieldError) -> str:
         """A domain field error in the user's language (known codes; else the message)."""

@@ -37,6 +37,7 @@ from rapport.crm.registry import (
 )
 from rapport.crm.service import RecordService
 from rapport.errors import FieldError
+from rapport.trust.actor import Actor
 from rapport.web.display import Display, field_value, input_name
 from rapport.web.formatting import Formatter
 from rapport.web.i18n import N_
@@ -113,7 +114,8 @@ def widget_for(spec: FieldSpec) -> str:
 class ReferenceOptions:
     """Record choices for reference fields, loaded once per target per request."""
 
-    def __init__(self, session: Session, records: RecordService) -> None:
+    def __init__(self, session: Session, records: RecordService, actor: Actor) -> None:
+        self.actor = actor
         self.session = session
         self.records = records
         self._cache: dict[str, tuple[list[tuple[str, str]], bool]] = {}
@@ -133,17 +135,22 @@ class ReferenceOptions:
             query = ListQuery(sort=sort, limit=REFERENCE_SELECT_LIMIT)
             if target == "pipelines":
                 query.filters = [Filter("object_type", "eq", "opportunity")]
-            page = self.records.list(self.session, target, query)
+            if not self.actor.access.allows(target, "read"):
+                self._cache[target] = ([], False)
+                return self._cache[target]
+            page = self.records.list(self.session, target, query, actor=self.actor, observe=False)
             options = [(str(r.id), str(r.values["title"])) for r in page.items]
             result = (options, page.next_cursor is not None)
         self._cache[target] = result
         return result
 
     def _stages(self) -> tuple[list[tuple[str, str]], bool]:
-        pipelines = self.records.list(self.session, "pipelines", ListQuery(sort=["name"], limit=200))
+        pipelines = self.records.list(self.session, "pipelines", ListQuery(sort=["name"], limit=200),
+                                      actor=self.actor, observe=False)
         names = {r.id: str(r.values["title"]) for r in pipelines.items}
         stages = self.records.list(
-            self.session, "pipeline_stages", ListQuery(sort=["pipeline_id", "position"], limit=200)
+            self.session, "pipeline_stages", ListQuery(sort=["pipeline_id", "position"], limit=200),
+            actor=self.actor, observe=False,
         )
         return (
             [(str(r.id), f"{names.get(r.values['pipeline_id'], '')} · {r.values['name']}")
@@ -153,7 +160,7 @@ class ReferenceOptions:
 
     def title(self, target: str, record_id: int) -> str:
         spec_name = target if target in OBJECTS else "custom_records"
-        found = self.records.get_many(self.session, spec_name, [record_id])
+        found = self.records.get_many(self.session, spec_name, [record_id], actor=self.actor)
         return str(found[record_id].values["title"]) if record_id in found else f"#{record_id}"
 
 

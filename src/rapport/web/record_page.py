@@ -11,7 +11,7 @@ from rapport.crm.board import pipeline_stages
 from rapport.crm.query import Filter, ListQuery
 from rapport.crm.registry import OBJECTS, WORK_OBJECTS, FieldSpec, ObjectSpec
 from rapport.crm.service import Page, Record, RecordService
-from rapport.crm.timeline import ACTIVITY_LINK, timeline
+from rapport.crm.timeline import ACTIVITY_LINK
 from rapport.web.display import Display, collect_titles
 from rapport.web.i18n import N_
 from rapport.web.listing import DEFAULT_COLUMNS
@@ -49,9 +49,11 @@ def related_lists(session: Session, records: RecordService, display: Display,
     pairs = reverse_references(object_name)
     out: list[RelatedList] = []
     for spec, via in pairs:
+        if not display.actor.access.allows(spec.name, "read"):
+            continue
         flt = f"{via.name}:eq:{record_id}"
         page = records.list(session, spec.name, ListQuery(filters=[Filter.parse(flt)],
-                                                          limit=RELATED_LIMIT))
+                                                          limit=RELATED_LIMIT), actor=display.actor)
         columns = [spec.fields[c] for c in DEFAULT_COLUMNS.get(spec.name, [])
                    if c in spec.fields and c != via.name][:3]
         label = display.gettext(spec.label)
@@ -63,6 +65,7 @@ def related_lists(session: Session, records: RecordService, display: Display,
         session, records,
         [c for r in out for c in r.columns],
         [item.values for r in out for item in r.page.items],
+        display.actor,
     ))
     return out
 
@@ -91,12 +94,12 @@ ICONS = {"email": "✉", "call": "☎", "meeting": "👥", "chat": "💬", "note
 def timeline_entries(session: Session, records: RecordService, display: Display,
                      spec: ObjectSpec, record: Record,
                      custom: dict[str, FieldSpec]) -> tuple[list[TimelineEntry], bool]:
-    data = timeline(session, spec.name, record.id, limit=30)
+    data = records.timeline(session, spec.name, record.id, actor=display.actor, limit=30)
     users = {
         i["actor_user_id"] for i in data["items"] if i["kind"] == "change" and i["actor_user_id"]
     } | {i["owner_id"] for i in data["items"] if i["kind"] == "activity" and i["owner_id"]}
     names = {uid: str(r.values["title"])
-             for uid, r in records.get_many(session, "users", list(users)).items()}
+             for uid, r in records.get_many(session, "users", list(users), actor=display.actor).items()}
     # Reference values mentioned in changes get their titles too.
     rows: list[dict[str, Any]] = []
     for item in data["items"]:
@@ -105,7 +108,7 @@ def timeline_entries(session: Session, records: RecordService, display: Display,
         for key, pair in (item["changes"] or {}).items():
             if key in spec.fields and isinstance(pair, list) and len(pair) == 2:
                 rows.extend([{key: pair[0]}, {key: pair[1]}])
-    display.titles.update(collect_titles(session, records, spec.fields.values(), rows))
+    display.titles.update(collect_titles(session, records, spec.fields.values(), rows, display.actor))
     currency = record.values.get("currency")
     entries: list[TimelineEntry] = []
     for item in data["items"]:

@@ -15,6 +15,7 @@ from starlette.responses import HTMLResponse
 from rapport import __version__
 from rapport.bootstrap import Container
 from rapport.crm.registry import OBJECTS, WORK_OBJECTS
+from rapport.trust.actor import NOBODY
 from rapport.trust.auth import Principal
 from rapport.web.display import Display
 from rapport.web.formatting import Formatter
@@ -109,7 +110,12 @@ class WebUI:
 
     def display(self, request: Request, user: Principal | None) -> Display:
         locale = self.locale_for(request, user)
-        return Display(self.formatter(locale, user), self.gettext(locale))
+        if user is None:
+            return Display(self.formatter(locale, user), self.gettext(locale), actor=NOBODY)
+        from rapport.api.deps import actor_for
+
+        return Display(self.formatter(locale, user), self.gettext(locale),
+                       actor=actor_for(user, request, "ui"))
 
     def render(
         self,

@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from rapport.crm.board import pipeline_board
 from rapport.crm.query import Filter, ListQuery
 from rapport.errors import NotFound, ValidationFailed, VersionConflict
+from rapport.trust.actor import Actor
 from rapport.trust.auth import Principal
 from rapport.web.deps import UI, Form, User, actor_for
 from rapport.web.display import Display
@@ -21,21 +22,22 @@ router = APIRouter()
 CARDS_PER_STAGE = 50
 
 
-def _pipelines(ui: WebUI, session: Session) -> list[dict[str, Any]]:
+def _pipelines(ui: WebUI, session: Session, actor: Actor) -> list[dict[str, Any]]:
     page = ui.container.records.list(session, "pipelines", ListQuery(
         filters=[Filter("object_type", "eq", "opportunity")], sort=["-is_default", "name"],
         limit=200,
-    ))
+    ), actor=actor, observe=False)
     return [r.values for r in page.items]
 
 
 def _board_context(ui: WebUI, session: Session, display: Display, pipeline_id: int,
                    ) -> dict[str, Any]:
     records = ui.container.records
-    board = pipeline_board(session, records, pipeline_id, CARDS_PER_STAGE, [])
+    board = pipeline_board(session, records, pipeline_id, CARDS_PER_STAGE, [], actor=display.actor)
     account_ids = {c["account_id"] for s in board["stages"] for c in s["cards"] if c["account_id"]}
     accounts = {i: str(r.values["title"])
-                for i, r in records.get_many(session, "accounts", list(account_ids)).items()}
+                for i, r in records.get_many(session, "accounts", list(account_ids),
+                                             actor=display.actor).items()}
     default = ui.container.settings.default_currency
     for stage in board["stages"]:
         stage["by_currency"] = _totals_by_currency(stage, default)
@@ -55,9 +57,9 @@ def _totals_by_currency(stage: dict[str, Any], default: str) -> list[tuple[str, 
 
 
 @router.get("/board")
-def board_home(ui: UI, user: User) -> Response:
+def board_home(request: Request, ui: UI, user: User) -> Response:
     with ui.container.session_factory() as session:
-        pipelines = _pipelines(ui, session)
+        pipelines = _pipelines(ui, session, actor_for(user, request))
     if not pipelines:
         raise NotFound("There is no opportunity pipeline yet; an administrator can create one "
                        "through the API (POST /api/v1/pipelines)")
@@ -69,7 +71,8 @@ def board_page(pipeline_id: int, request: Request, ui: UI, user: User) -> Respon
     display = ui.display(request, user)
     with ui.container.session_factory() as session:
         context = _board_context(ui, session, display, pipeline_id)
-        context["pipelines"] = _pipelines(ui, session)
+        context["pipelines"] = _pipelines(ui, session, display.actor)
+        session.commit()  # the read counters of the anomaly detector
     return ui.render(request, "board.html", {**context, "section": "board"}, user=user)
 
 
@@ -104,7 +107,8 @@ def move_card(opportunity_id: int, request: Request, ui: UI, user: User, form: F
         raise ValidationFailed("stage_id must be a stage id")
     errors: list[str] = []
     with ui.container.uow() as uow:
-        record = ui.container.records.get(uow.session, "opportunities", opportunity_id)
+        record = ui.container.records.get(uow.session, "opportunities", opportunity_id,
+                                          actor=display.actor)
         try:
             ui.container.records.update(uow, actor_for(user, request), "opportunities", opportunity_id,
                                         {"stage_id": int(raw_stage)})

@@ -72,7 +72,8 @@ def _custom_field(custom: dict[str, FieldSpec], spec: ObjectSpec, name: str) -> 
 
 @router.get("/lookup/{target}")
 def lookup(
-    target: str, ui: UI, user: User, q: Annotated[str, Query(max_length=200)] = ""
+    target: str, request: Request, ui: UI, user: User,
+    q: Annotated[str, Query(max_length=200)] = "",
 ) -> HTMLResponse:
     """``<option>`` elements of records matching ``q`` (the search box of a reference)."""
     spec = OBJECTS.get(target)
@@ -85,7 +86,8 @@ def lookup(
         else:
             query.filters = [Filter(spec.title_fields[-1], "contains", q.strip())]
     with ui.container.session_factory() as session:
-        page = ui.container.records.list(session, target, query)
+        page = ui.container.records.list(session, target, query, actor=actor_for(user, request),
+                                         observe=False)
     html = Markup('<option value="">—</option>') + Markup("").join(
         Markup('<option value="{}">{}</option>').format(r.id, r.values["title"]) for r in page.items
     )
@@ -109,15 +111,15 @@ def list_page(object_name: str, request: Request, ui: UI, user: User) -> Respons
             return RedirectResponse(f"/{object_name}{query_string(state.params())}", 303)
         error: RapportError | None = None
         try:
-            page = records.list(session, object_name, state.query())
+            page = records.list(session, object_name, state.query(), actor=display.actor)
         except ValidationFailed as exc:
             error, page = exc, Page([], None, 0, False)
         columns = [(key, known[key]) for key in state.columns]
         display.titles = collect_titles(session, records, [f for _, f in columns],
-                                        [r.values for r in page.items])
-        display.titles.update(
-            collect_titles(session, records, known.values(), filter_reference_rows(state))
-        )
+                                        [r.values for r in page.items], display.actor)
+        display.titles.update(collect_titles(
+            session, records, known.values(), filter_reference_rows(state), display.actor))
+        session.commit()  # the read counters of the anomaly detector
         views = list_views(session, user.user_id, object_name)
     return ui.render(request, "list.html", {
         "spec": spec, "state": state, "page": page, "columns": columns, "known": known,
@@ -180,7 +182,8 @@ def _render_form(
 ) -> Response:
     form_fields = build_fields(
         fields, record.values if record else {}, display,
-        ReferenceOptions(session, ui.container.records), submitted=submitted, errors=errors,
+        ReferenceOptions(session, ui.container.records, display.actor), submitted=submitted,
+        errors=errors,
     )
     return ui.render(request, "form.html", {
         "spec": spec, "record": record, "fields": form_fields, "general": general or [],
@@ -242,7 +245,7 @@ def edit_form(object_name: str, record_id: int, request: Request, ui: UI, user: 
     spec = work_object(object_name)
     display = ui.display(request, user)
     with ui.container.session_factory() as session:
-        record = ui.container.records.get(session, object_name, record_id)
+        record = ui.container.records.get(session, object_name, record_id, actor=display.actor)
         fields = editable_fields(spec, custom_field_specs(session, object_name))
         return _render_form(request, ui, user, session, display, spec, fields, record=record,
                             submitted=None)
@@ -255,7 +258,7 @@ def update(object_name: str, record_id: int, request: Request, ui: UI, user: Use
     display = ui.display(request, user)
     with ui.container.uow() as uow:
         records = ui.container.records
-        record = records.get(uow.session, object_name, record_id)
+        record = records.get(uow.session, object_name, record_id, actor=display.actor)
         fields = editable_fields(spec, custom_field_specs(uow.session, object_name))
         parsed = parse_form(fields, form, display.fmt, current=record.values)
         errors = {k: display.gettext(v) for k, v in parsed.errors.items()}
@@ -311,11 +314,11 @@ def record_page(object_name: str, record_id: int, request: Request, ui: UI,
     display = ui.display(request, user)
     records = ui.container.records
     with ui.container.session_factory() as session:
-        record = records.get(session, object_name, record_id)
+        record = records.get(session, object_name, record_id, actor=display.actor)
         custom = custom_field_specs(session, object_name)
         fields = _page_fields(spec)
         display.titles = collect_titles(session, records, [*fields, *custom.values()],
-                                        [record.values])
+                                        [record.values], display.actor)
         context = {
             "spec": spec, "record": record, "display": display, "section": object_name,
             "rows": _field_rows(display, spec, fields, record),
@@ -327,6 +330,8 @@ def record_page(object_name: str, record_id: int, request: Request, ui: UI,
         context["timeline"], context["timeline_more"] = timeline_entries(
             session, records, display, spec, record, custom
         )
+        context["can_reveal"] = bool(record.masked) and display.actor.access.may_reveal()
+        session.commit()  # the read counters of the anomaly detector
     return ui.render(request, "record.html", context, user=user)
 
 
@@ -335,9 +340,11 @@ def _inline(ui: WebUI, request: Request, user: Principal, object_name: str, reco
     spec = work_object(object_name)
     display = ui.display(request, user)
     session = ui.container.session_factory()
-    record = ui.container.records.get(session, object_name, record_id)
+    record = ui.container.records.get(session, object_name, record_id, actor=display.actor)
     field = _custom_field(custom_field_specs(session, object_name), spec, field_name)
-    display.titles = collect_titles(session, ui.container.records, [field], [record.values])
+    display.titles = collect_titles(session, ui.container.records, [field], [record.values],
+                                    display.actor)
+    session.commit()  # the read counters of the anomaly detector
     return spec, display, field, record, session
 
 
@@ -354,7 +361,7 @@ def _edit_fragment(ui: WebUI, request: Request, user: Principal, session: Sessio
                    display: Display, spec: ObjectSpec, field: FieldSpec, record: Record,
                    submitted: dict[str, Any] | None = None, error: str | None = None) -> Response:
     form_field = build_fields([field], record.values, display,
-                              ReferenceOptions(session, ui.container.records),
+                              ReferenceOptions(session, ui.container.records, display.actor),
                               submitted=submitted,
                               errors={input_name(field): error} if error else None)[0]
     return ui.render(request, "partials/field_edit.html",
@@ -409,7 +416,8 @@ def field_save(object_name: str, record_id: int, field_name: str, request: Reque
             return _edit_fragment(ui, request, user, uow.session, display, spec, field, record,
                                   submitted=parsed.submitted, error=display.gettext(error))
         display.titles.update(
-            collect_titles(uow.session, ui.container.records, [field], [record.values])
+            collect_titles(uow.session, ui.container.records, [field], [record.values],
+                           display.actor)
         )
         return _row_fragment(ui, request, user, display, spec, field, record, saved=True)
 
