@@ -68,20 +68,23 @@ def _build(container: Container) -> Org:
             org.teams[key] = records.create(uow, SYSTEM, "teams", {
                 "name": key.upper(), "region_id": org.regions[region]}).id
         for key, (roles, team, region) in PEOPLE.items():
-            user = create_user(uow.session, f"{key}@example.com", PASSWORD, name=key,
+            user = create_user(uow.session, f"{key}@org.example.com", PASSWORD, name=key,
                                is_admin=False)
             org.users[key] = user.user_id
             org.team_of[key], org.region_of[key] = team, region
             uow.session.execute(update(User).where(User.id == user.user_id).values(
                 team_id=org.teams.get(team or ""), region_id=org.regions.get(region or "")))
             set_user_roles(uow.session, secret, None, user.user_id, roles)
-            org.tokens[key] = create_api_token(uow.session, f"{key}@example.com")
+            org.tokens[key] = create_api_token(uow.session, f"{key}@org.example.com")
         define_field(uow, SYSTEM, {"object_type": "contacts", "name": "national_id",
                                    "label": "National ID", "field_type": "text",
                                    "category": "identity.national_id"})
         define_field(uow, SYSTEM, {"object_type": "contacts", "name": "allergy",
                                    "label": "Allergy", "field_type": "text",
                                    "category": "health.condition"})
+        pipeline = records.create(uow, SYSTEM, "pipelines", {"name": "Sales", "is_default": True})
+        records.create(uow, SYSTEM, "pipeline_stages", {
+            "pipeline_id": pipeline.id, "name": "Qualify", "position": 1, "probability": 10})
         for n, owner in enumerate(OWNERS, start=1):
             uid, region = org.users[owner], org.regions[org.region_of[owner] or "north"]
             tier = "A" if owner == "rep_a" else "B"

@@ -19,13 +19,14 @@ app.add_typer(token_app, name="token")
 
 
 def _register_trust_commands() -> None:
-    from rapport.cli import accounts, audit, privacy, roles, security
+    from rapport.cli import accounts, analytics, audit, privacy, roles, security
 
     app.add_typer(accounts.app, name="account")
     app.add_typer(roles.app, name="role")
     app.add_typer(privacy.app, name="dsr")
     app.add_typer(audit.app, name="audit")
     app.add_typer(security.app, name="security")
+    app.add_typer(analytics.app, name="analytics")
 
 
 _register_trust_commands()
@@ -91,7 +92,10 @@ def user_create(
 def token_create(
     user: str = typer.Option(..., "--user", help="Email of the token's user"),
     name: str = typer.Option("cli", "--name", help="A label for the token"),
-    days: int = typer.Option(None, "--days", help="Expire after this many days"),
+    days: int = typer.Option(None, "--days", help="Expire after this many days (default 90, "
+                             "at most RAPPORT_TOKEN_DAYS_MAX)"),
+    role: list[str] = typer.Option(None, "--role", help="Narrow the token to this role of the "
+                                   "user (repeatable; none: all the user's roles)"),
 ) -> None:
     """Create an API token; the token is printed on the last line (shown once)."""
     from rapport.trust.auth import create_api_token
@@ -99,7 +103,9 @@ def token_create(
     container = bootstrap()
     try:
         with container.uow() as uow:
-            token = create_api_token(uow.session, user, name=name, days=days)
+            token = create_api_token(uow.session, user, name=name, days=days, roles=role or [],
+                                     secret=container.settings.secret_key,
+                                     max_days=container.settings.token_days_max)
             uow.commit()
     except RapportError as exc:
         _fail(exc)
