@@ -32,6 +32,10 @@ class Settings(BaseSettings):
         "CN", description="ISO region used to parse phone numbers written without a country code."
     )
     session_hours: int = Field(12, description="Browser session lifetime in hours.", ge=1)
+    token_days_max: int = Field(
+        365, description="Longest API token lifetime in days (new tokens default to 90, or this "
+        "if lower).", ge=1, le=3650,
+    )
     max_body_bytes: int = Field(
         2_000_000, description="Largest accepted HTTP request body; larger answers 413.", ge=1024
     )
@@ -40,7 +44,7 @@ class Settings(BaseSettings):
     count_cap: int = Field(1000, description="List counts stop at this number (shown as N+).")
     idempotency_hours: int = Field(48, description="How long an Idempotency-Key answer is kept.")
     trusted_networks: list[str] = Field(
-        default_factory=list,
+        [],
         description="CIDR list (JSON, e.g. [\"10.0.0.0/8\"]) where sensitive values may be seen "
         "in clear; elsewhere everyone gets the masked view. Empty: every network is trusted.",
     )
@@ -48,6 +52,43 @@ class Settings(BaseSettings):
         30, description="Most masked values one user may reveal per hour (each reveal is audited).",
         ge=0,
     )
+    anomaly_detection: bool = Field(
+        True, description="Count what each user reads and exports per hour and lock accounts "
+        "whose volume looks like data theft (see docs/anomaly.md).",
+    )
+    anomaly_read_ceiling: int = Field(
+        5000, description="Records one user may be served in an hour; above it the account is "
+        "locked whatever the user's history.", ge=1,
+    )
+    anomaly_high_value_ceiling: int = Field(
+        2000, description="Tier-A records (accounts, and the contacts, deals and activities of "
+        "tier-A accounts) one user may be served in an hour before the account is locked.", ge=1,
+    )
+    anomaly_export_ceiling: int = Field(
+        5000, description="Records one user may export in an hour before the account is locked.",
+        ge=1,
+    )
+    anomaly_factor: float = Field(
+        2.0, description="How many times their own peak hour (last 14 days) a user's tier-A reads "
+        "or exports must reach to lock the account.", ge=1.0, le=100.0,
+    )
+    anomaly_baseline_days: int = Field(
+        14, description="Days of a user's own history that make up their baseline.", ge=7, le=90,
+    )
+    privacy_budget_default_epsilon: float = Field(
+        10.0, description="Differential-privacy budget (total ε) an analyst starts with; "
+        "privacy officers can change it per analyst.", ge=0, le=1000,
+    )
+    privacy_query_max_epsilon: float = Field(
+        1.0, description="Largest ε one private analytics query may spend.", gt=0, le=1000,
+    )
+
+    @model_validator(mode="after")
+    def _check_networks(self) -> Settings:
+        from rapport.trust.network import validate_networks
+
+        validate_networks(self.trusted_networks)
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:

@@ -40,6 +40,8 @@ FLASH: dict[str, str] = {
     "task_done": N_("Task marked done."),
     "field_added": N_("Custom field added."),
     "field_removed": N_("Custom field removed."),
+    "role_saved": N_("Role saved as a new version."),
+    "roles_granted": N_("Roles updated."),
 }
 
 

@@ -296,11 +296,21 @@ def delete(request: Request, object_name: str, record_id: int, ui: UI, user: Use
 
 def _field_rows(display: Display, spec: ObjectSpec, fields: list[FieldSpec],
                 record: Record) -> list[dict[str, Any]]:
-    return [
-        {"name": input_name(f), "label": display.label(f), "html": display.html(f, record.values),
-         "editable": f.writable, "kind": f.kind}
-        for f in fields
-    ]
+    """Rows of the record page: hidden fields left out, masked ones marked (and revealable)."""
+    policy = display.actor.access
+    may_update = policy.allows(spec.name, "update")
+    rows = []
+    for f in fields:
+        if policy.field_view(f.category) == "hidden":
+            continue
+        name = input_name(f)
+        masked = name in record.masked
+        rows.append({
+            "name": name, "label": display.label(f), "html": display.html(f, record.values),
+            "editable": f.writable and may_update and policy.field_writable(f.category),
+            "kind": f.kind, "masked": masked, "revealable": masked and policy.may_reveal(),
+        })
+    return rows
 
 
 def _page_fields(spec: ObjectSpec) -> list[FieldSpec]:
