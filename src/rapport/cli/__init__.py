@@ -72,20 +72,26 @@ def user_create(
     email: str = typer.Option(..., "--email", help="Login email"),
     password: str = typer.Option(..., "--password", help="At least 8 characters"),
     name: str = typer.Option(None, "--name", help="Display name"),
-    admin: bool = typer.Option(False, "--admin", help="Grant administrator rights"),
+    admin: bool = typer.Option(False, "--admin", help="Grant the admin role"),
+    role: list[str] = typer.Option(None, "--role", help="A role to hold, e.g. sales_rep "
+                                   "(repeatable; see `rapport role list`)"),
     locale: str = typer.Option("en", "--locale", help="en or zh_CN"),
 ) -> None:
     """Create a user who can sign in to the UI and own API tokens."""
     from rapport.trust.auth import create_user
+    from rapport.trust.roles import set_user_roles
 
     container = bootstrap()
     try:
         with container.uow() as uow:
             user = create_user(uow.session, email, password, name=name, is_admin=admin, locale=locale)
+            held = set_user_roles(uow.session, container.settings.secret_key, None, user.user_id,
+                                  [*(role or []), *(["admin"] if admin else [])])
             uow.commit()
     except RapportError as exc:
         _fail(exc)
-    console.print(f"[green]created user {user.email} (id {user.user_id})[/green]")
+    roles_text = ", ".join(held) or "no roles: the user sees nothing until granted one"
+    console.print(f"[green]created user {user.email} (id {user.user_id}; {roles_text})[/green]")
 
 
 @token_app.command("create")

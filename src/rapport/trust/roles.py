@@ -165,7 +165,7 @@ def set_user_roles(session: Session, secret: str, actor_user: int | None, user_i
     after = role_names_of(session, user_id)
     if before != after:
         audit.append(session, secret, "user_roles_changed", actor=audit.actor_ref(actor_user),
-                     target=f"user:{user_id}", details={"before": before, "after": after})
+                     target=f"users:{user_id}", details={"before": before, "after": after})
     return after
 
 
