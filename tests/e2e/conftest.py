@@ -19,6 +19,7 @@ from rapport.config import Settings
 from rapport.crm.service import SYSTEM
 from rapport.db.migrate import upgrade
 from rapport.trust.auth import create_user
+from rapport.trust.roles import set_user_roles
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -47,7 +48,18 @@ def _seed(container: Container) -> dict[str, int]:
     with container.uow() as uow:
         admin = create_user(uow.session, "ada@example.com", PASSWORD, name="Ada Admin",
                             is_admin=True)
-        create_user(uow.session, "li.lei@example.com", PASSWORD, name="李雷")
+        li_lei = create_user(uow.session, "li.lei@example.com", PASSWORD, name="李雷")
+        rep = create_user(uow.session, "rep@example.com", PASSWORD, name="Ren Rep")
+        secret = container.settings.secret_key
+        set_user_roles(uow.session, secret, None, admin.user_id, ["admin"])
+        set_user_roles(uow.session, secret, None, li_lei.user_id, ["admin"])
+        set_user_roles(uow.session, secret, None, rep.user_id, ["sales_rep"])
+        rep_contact = records.create(uow, SYSTEM, "contacts", {
+            "first_name": "Fang", "last_name": "Wang", "email": "wang.fang@example.com",
+            "phone": "+8613912345678", "owner_id": rep.user_id, "job_title": "Buyer"})
+        records.create(uow, SYSTEM, "contacts", {
+            "first_name": "Hidden", "last_name": "Elsewhere", "email": "not.yours@example.com",
+            "owner_id": admin.user_id})
         pipeline = records.create(uow, SYSTEM, "pipelines", {"name": "Sales", "is_default": True})
         stages = {}
         for position, (name, probability, extra) in enumerate([
@@ -79,7 +91,8 @@ def _seed(container: Container) -> dict[str, int]:
         })
         uow.commit()
     return {"pipeline": pipeline.id, **{f"stage_{k.lower()}": v for k, v in stages.items()},
-            "account": account.id, "deal": deal.id, "no_amount": no_amount.id}
+            "account": account.id, "deal": deal.id, "no_amount": no_amount.id,
+            "rep_contact": rep_contact.id}
 
 
 @pytest.fixture(scope="session")

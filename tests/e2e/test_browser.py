@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from rapport.crm.service import Record
+from rapport.crm.service import SYSTEM, Record
 from tests.e2e.conftest import PASSWORD, Live, shot
 
 pytestmark = pytest.mark.e2e
@@ -23,7 +23,7 @@ def sign_in(page: Page, email: str = "ada@example.com") -> None:
 
 def opportunity(live: Live, record_id: int) -> Record:
     with live.container.session_factory() as session:
-        return live.container.records.get(session, "opportunities", record_id)
+        return live.container.records.get(session, "opportunities", record_id, actor=SYSTEM)
 
 
 def test_sign_in_is_required_and_works(page: Page) -> None:
@@ -57,20 +57,27 @@ def test_create_a_contact_through_the_form(page: Page, live: Live) -> None:
     page.click("button:has-text('Save')")
     expect(page.locator("h1")).to_contain_text("Mei Chen")
     expect(page.locator(".flash")).to_have_text("Created.")
-    expect(page.locator("[data-field=email] .value")).to_have_text("mei.chen@example.com")
-    expect(page.locator("[data-field=phone] .value")).to_have_text("138 0013 8000")
+    # sensitive values are masked even for an administrator, who may reveal them
+    expect(page.locator("[data-field=email] .value")).to_have_text("m***@example.com")
+    expect(page.locator("[data-field=phone] .value")).to_have_text("138****8000")
     expect(page.locator("[data-field=account_id] a")).to_have_text("Acme Robotics")
-    shot(page, "04-contact-record")
+    shot(page, "04-contact-record-masked")
+    page.click("[data-field=phone] .reveal")
+    expect(page.locator("[data-field=phone] .value")).to_have_text("138 0013 8000")
+    expect(page.locator("[data-field=email] .value")).to_have_text("m***@example.com")
+    shot(page, "04b-admin-revealed-phone")
 
     # Inline edit: a bad email is refused next to the field, a good one is saved.
     page.locator("[data-field=email]").hover()
-    page.click("[data-field=email] .icon-btn")
+    page.click("[data-field=email] .icon-btn.edit")
     page.fill("#inline-email", "not-an-email")
     page.click("[data-field=email] button:has-text('Save')")
     expect(page.locator("[data-field=email] .field-error")).to_contain_text("not a valid email")
     shot(page, "05-inline-edit-error")
     page.fill("#inline-email", "mei@example.com")
     page.click("[data-field=email] button:has-text('Save')")
+    expect(page.locator("[data-field=email] .value")).to_have_text("m***@example.com")
+    page.click("[data-field=email] .reveal")
     expect(page.locator("[data-field=email] .value")).to_have_text("mei@example.com")
 
     page.goto("/contacts")
@@ -162,3 +169,18 @@ def test_switch_to_chinese(page: Page) -> None:
     shot(page, "15-form-zh")
     page.click(".lang-switch button[value=en]")
     expect(page.locator(".sidebar")).to_contain_text("My tasks")
+
+
+def test_a_rep_sees_only_their_contacts_with_contact_data_masked(page: Page, live: Live) -> None:
+    sign_in(page, "rep@example.com")
+    page.goto("/contacts")
+    expect(page.locator("table.data")).to_contain_text("Wang")
+    expect(page.locator("table.data")).not_to_contain_text("Elsewhere")
+    page.goto(f"/contacts/{live.ids['rep_contact']}")
+    expect(page.locator("[data-field=phone] .value")).to_have_text("139****5678")
+    expect(page.locator("[data-field=email] .value")).to_have_text("w***@example.com")
+    expect(page.locator("body")).not_to_contain_text("wang.fang@example.com")
+    expect(page.locator("body")).not_to_contain_text("139 1234 5678")
+    shot(page, "16-rep-masked-contact")
+    page.goto("/admin/roles")
+    expect(page.locator(".status-code")).to_have_text("403")

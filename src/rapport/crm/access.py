@@ -26,6 +26,12 @@ STRUCTURAL = frozenset({"id", "version", "created_at", "updated_at", "title"})
 MASK = "••••"
 
 
+class Masked(str):
+    """A masked rendering of a value (``138****5678``): shown as is, never parsed or linked."""
+
+    __slots__ = ()
+
+
 def require_right(actor: Actor, spec: ObjectSpec, right: str) -> None:
     if not actor.access.allows(spec.name, right):
         raise Forbidden(f"Your roles do not allow you to {RIGHT_WORDS[right]} {spec.label.lower()}")
@@ -69,6 +75,11 @@ def field_view(actor: Actor, f: FieldSpec) -> str:
 
 
 def mask_value(category: str, value: Any) -> Any:
+    masked = _mask_text(category, value)
+    return Masked(masked) if isinstance(masked, str) and masked else masked
+
+
+def _mask_text(category: str, value: Any) -> Any:
     """A masked rendering that keeps what a user needs to recognise the value, no more."""
     if value is None or value == "":
         return value

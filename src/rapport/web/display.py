@@ -10,6 +10,7 @@ from typing import Any
 from markupsafe import Markup, escape
 from sqlalchemy.orm import Session
 
+from rapport.crm.access import Masked
 from rapport.crm.registry import (
     KIND_BOOLEAN,
     KIND_DATE,
@@ -113,6 +114,8 @@ class Display:
         value = field_value(field, values)
         if value is None or value == "" or value == []:
             return ""
+        if isinstance(value, Masked):
+            return str(value)
         kind = field.kind
         if kind == KIND_MONEY:
             return self.fmt.money(value, values.get("currency") or None)
@@ -139,6 +142,8 @@ class Display:
     def html(self, field: FieldSpec, values: Mapping[str, Any]) -> Markup:
         """The value as HTML: references, emails, phones and URLs become links."""
         value = field_value(field, values)
+        if isinstance(value, Masked):
+            return escape(value)
         text = self.text(field, values)
         if not text:
             return Markup('<span class="muted">—</span>')

@@ -48,9 +48,20 @@ def error_page(request: Request, status: int, title: str, detail: str,
             user = None
     return ui.render(
         request, "error.html",
-        {"status": status, "title": title, "detail": detail, "errors": errors or []},
+        {"status": status, "title": title, "detail": detail, "errors": errors or [],
+         "back_url": _same_site_referer(request)},
         user=user, status=status,
     )
+
+
+def _same_site_referer(request: Request) -> str | None:
+    """The page the user came from, when it is one of ours (never another site's URL)."""
+    from urllib.parse import urlsplit
+
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc != request.url.netloc or not referer.path.startswith("/"):
+        return None
+    return referer.path + (f"?{referer.query}" if referer.query else "")
 
 
 def install(app: FastAPI) -> None:

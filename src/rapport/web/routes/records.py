@@ -341,6 +341,8 @@ def record_page(object_name: str, record_id: int, request: Request, ui: UI,
             session, records, display, spec, record, custom
         )
         context["can_reveal"] = bool(record.masked) and display.actor.access.may_reveal()
+        context["can_update"] = display.actor.access.allows(object_name, "update")
+        context["can_delete"] = display.actor.access.allows(object_name, "delete")
         session.commit()  # the read counters of the anomaly detector
     return ui.render(request, "record.html", context, user=user)
 
