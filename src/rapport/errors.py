@@ -50,6 +50,13 @@ class VersionConflict(Conflict):
     title = "The record changed since you read it"
 
 
+class PrivacyBudgetExhausted(Conflict):
+    """A private query would spend more ε than the analyst has left (nothing was spent)."""
+
+    code = "privacy_budget_exhausted"
+    title = "Privacy budget exhausted"
+
+
 class Unauthenticated(RapportError):
     code = "unauthenticated"
     status = 401
@@ -60,6 +67,26 @@ class Forbidden(RapportError):
     code = "forbidden"
     status = 403
     title = "Not allowed"
+
+
+class ConsentRequired(Forbidden):
+    """The person has no valid consent (or other lawful basis) for this purpose."""
+
+    code = "consent_required"
+    title = "No valid consent for this purpose"
+
+
+class RateLimited(RapportError):
+    """Too many attempts; ``retry_after`` seconds until the next one may succeed (429)."""
+
+    code = "rate_limited"
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int = 60,
+                 errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail, errors=errors)
+        self.retry_after = max(1, int(retry_after))
 
 
 class PayloadTooLarge(RapportError):

@@ -39,7 +39,8 @@ def test_unknown_roles_are_refused_with_the_known_ones_listed(database: str) -> 
     runner.invoke(app, ["user", "create", "--email", "a@example.com", "--password", "long-enough-pw"])
     answer = runner.invoke(app, ["role", "grant", "a@example.com", "--role", "wizard"])
     assert answer.exit_code == 2
-    assert "wizard" in answer.output and "sales_rep" in answer.output
+    assert "wizard" in answer.output
+    assert "sales_rep" in answer.output
 
 
 def test_roles_are_listed_and_shown(database: str) -> None:
@@ -49,5 +50,6 @@ def test_roles_are_listed_and_shown(database: str) -> None:
                  "integration"):
         assert name in listed.output
     shown = runner.invoke(app, ["role", "show", "sales_rep"])
-    assert shown.exit_code == 0 and '"scope": "own"' in shown.output
+    assert shown.exit_code == 0
+    assert '"scope": "own"' in shown.output
     assert runner.invoke(app, ["role", "show", "wizard"]).exit_code == 2

@@ -270,7 +270,8 @@ def test_fields_a_role_may_not_write_are_refused(org: Org, as_user: Callable[[st
     assert answer.status_code == 403  # no update right on accounts at all
     contact = org.records["contacts"]["rep_d"]
     body = auditor_like.get(f"/api/v1/contacts/{contact}").json()
-    assert "phone" in body and body["phone"] != org.planted["rep_d"]["phone"]
+    assert "phone" in body
+    assert body["phone"] != org.planted["rep_d"]["phone"]
     written = auditor_like.patch(f"/api/v1/contacts/{contact}", json={"phone": "13912345678"})
     assert written.status_code == 200  # masked on screen, still correctable
     marketer = as_user("marketer")
@@ -297,7 +298,8 @@ def test_exports_mask_and_hide_like_reads(org: Org, as_user: Callable[[str], Tes
     marketer = as_user("marketer")
     csv_text = marketer.get("/api/v1/contacts/export").text
     header = csv_text.splitlines()[0].split(",")
-    assert "phone" not in header and "mobile" not in header
+    assert "phone" not in header
+    assert "mobile" not in header
     assert "email" in header
     for owner in OWNERS:
         assert org.planted[owner]["email"] not in csv_text
@@ -318,7 +320,8 @@ def test_board_totals_count_only_deals_in_scope(
                           json={"pipeline_id": pipeline["id"], "stage_id": stage["id"]})
     board = as_user("rep_a").get(f"/api/v1/pipelines/{pipeline['id']}/board").json()
     (column,) = board["stages"]
-    assert column["count"] == 1 and [c["id"] for c in column["cards"]] == [
+    assert column["count"] == 1
+    assert [c["id"] for c in column["cards"]] == [
         org.records["opportunities"]["rep_a"]]
     assert as_user("manager").get(
         f"/api/v1/pipelines/{pipeline['id']}/board").json()["stages"][0]["count"] == 2

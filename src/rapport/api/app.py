@@ -25,6 +25,7 @@ from rapport.api import (
     security,
 )
 from rapport.api.deps import refuse_nul
+from rapport.api.headers import SecureHeaders
 from rapport.api.limits import BodySizeLimit
 from rapport.api.problems import install as install_problems
 from rapport.api.problems import problem
@@ -105,4 +106,5 @@ def create_app(
     mount_web(app, container)
 
     app.add_middleware(BodySizeLimit, max_bytes=container.settings.max_body_bytes)
+    app.add_middleware(SecureHeaders, docs_paths=(f"{API_PREFIX}/docs",))  # outermost
     return app

@@ -20,11 +20,47 @@ SESSION_COOKIE = "rapport_session"
 
 
 async def refuse_nul(request: Request) -> None:
-    """NUL (``%00``) in the path or query string is refused: PostgreSQL cannot compare it."""
-    from rapport.errors import ValidationFailed
+    """NUL in the path, query string or a JSON body is refused: PostgreSQL cannot store it.
+
+    Checked once for every API route, so no endpoint can pass one on to the database; a NUL
+    inside a JSON body is reported at the field that holds it.
+    """
+    from rapport.errors import FieldError, ValidationFailed
 
     if "\x00" in request.url.path or b"%00" in request.scope.get("query_string", b""):
         raise ValidationFailed("NUL (\\u0000) characters are not allowed in URLs")
+    if request.method in ("GET", "HEAD", "DELETE", "OPTIONS"):
+        return
+    body = await request.body()
+    if b"\\u0000" not in body and b"\x00" not in body:
+        return
+    try:
+        import orjson
+
+        paths = _nul_paths(orjson.loads(body), "")
+    except ValueError:
+        return  # not JSON: the endpoint's own parser answers
+    if paths:
+        raise ValidationFailed(
+            "NUL (\\u0000) characters are not allowed in text",
+            errors=[FieldError(path or "body", "remove the NUL (\\u0000) character", "nul_character")
+                    for path in paths[:20]])
+
+
+def _nul_paths(value: object, path: str) -> list[str]:
+    if isinstance(value, str):
+        return [path] if "\x00" in value else []
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                found.append(child)
+            found.extend(_nul_paths(item, child))
+        return found
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in _nul_paths(item, f"{path}[{i}]")]
+    return []
 
 
 async def get_container(request: Request) -> Container:

@@ -2,6 +2,97 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from rapport.crm.service import pydantic_errors
+from rapport.errors import FieldError, Forbidden, PrivacyBudgetExhausted, ValidationFailed
+from rapport.trust import private_analytics as pa
+from rapport.trust.auth import Principal
+from rapport.web.deps import UI, Form, User, actor_for
 
 router = APIRouter()
+FORM_FIELDS = ("object", "measure", "field", "lower", "upper", "group_by", "filters", "epsilon")
+
+
+def _require_analyst(user: Principal) -> None:
+    if not user.policy.can("analytics.private"):
+        raise Forbidden("Your roles do not allow private analytics queries")
+
+
+def _render(request: Request, ui: UI, user: Principal, *, submitted: dict[str, str] | None = None,
+            result: pa.PrivateResult | None = None, errors: dict[str, str] | None = None,
+            general: list[str] | None = None, status: int = 200) -> Response:
+    settings = ui.container.settings
+    actor = actor_for(user, request)
+    with ui.container.session_factory() as session:
+        budget = pa.get_budget(session, settings, user.user_id)
+        options = pa.query_options(session, actor)
+    return ui.render(request, "private_analytics.html", {
+        "section": "analytics", "budget": budget, "options": options, "result": result,
+        "submitted": submitted or {"object": next(iter(options), ""), "measure": "count",
+                                   "epsilon": str(min(0.5, settings.privacy_query_max_epsilon))},
+        "errors": errors or {}, "general": general or [],
+        "max_epsilon": settings.privacy_query_max_epsilon, "confidence": int(pa.CONFIDENCE * 100),
+    }, user=user, status=status)
+
+
+@router.get("/analytics/private")
+def private_analytics_page(request: Request, ui: UI, user: User) -> Response:
+    _require_analyst(user)
+    return _render(request, ui, user)
+
+
+def _query_from(submitted: dict[str, str]) -> pa.PrivateQueryIn:
+    def number(name: str) -> Any:
+        raw = submitted[name].strip()
+        return raw or None
+
+    filters = [line.strip() for line in submitted["filters"].splitlines() if line.strip()]
+    return pa.PrivateQueryIn.model_validate({
+        "object": submitted["object"], "measure": submitted["measure"],
+        "field": submitted["field"] or None if submitted["measure"] == "sum" else None,
+        "lower": number("lower") if submitted["measure"] == "sum" else None,
+        "upper": number("upper") if submitted["measure"] == "sum" else None,
+        "group_by": submitted["group_by"] or None, "filters": filters,
+        "epsilon": submitted["epsilon"].strip() or None,
+    })
+
+
+def _by_field(errors: list[FieldError], gettext: Any) -> tuple[dict[str, str], list[str]]:
+    by_field: dict[str, str] = {}
+    general: list[str] = []
+    for err in errors:
+        name = err.field.split(".", 1)[0]
+        if name in FORM_FIELDS:
+            message = gettext(err.message)
+            by_field[name] = f"{by_field[name]}; {message}" if name in by_field else message
+        else:
+            general.append(f"{err.field}: {gettext(err.message)}")
+    return by_field, general
+
+
+@router.post("/analytics/private")
+def run_private_query(request: Request, ui: UI, user: User, form: Form) -> Response:
+    _require_analyst(user)
+    display = ui.display(request, user)
+    submitted = {k: str(form.get(k) or "")[:2000] for k in FORM_FIELDS}
+    try:
+        query = _query_from(submitted)
+        with ui.container.uow() as uow:
+            result = pa.run_query(uow.session, ui.container.settings, actor_for(user, request), query)
+            uow.commit()
+    except ValidationError as exc:
+        errors, general = _by_field(pydantic_errors(exc).errors, display.gettext)
+        return _render(request, ui, user, submitted=submitted, errors=errors, general=general,
+                       status=422)
+    except ValidationFailed as exc:
+        errors, general = _by_field(exc.errors, display.gettext)
+        return _render(request, ui, user, submitted=submitted, errors=errors,
+                       general=general or [display.gettext(exc.detail)], status=422)
+    except PrivacyBudgetExhausted as exc:
+        return _render(request, ui, user, submitted=submitted, general=[exc.detail], status=409)
+    return _render(request, ui, user, submitted=submitted, result=result)
