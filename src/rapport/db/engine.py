@@ -41,6 +41,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
+            # erased people must not survive in free pages of the file (docs/privacy-requests.md)
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.execute("PRAGMA busy_timeout=10000")
             cursor.execute("PRAGMA cache_size=-200000")
             cursor.execute("PRAGMA temp_store=MEMORY")
