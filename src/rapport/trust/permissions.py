@@ -65,6 +65,11 @@ class AccessPolicy:
     require_totp: bool = False
     admin: bool = False
     trusted_network: bool = True
+    _views: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # a fresh cache per instance (``replace`` builds a new one for the outside view)
+        object.__setattr__(self, "_views", {})
 
     def grant(self, object_name: str) -> ObjectGrant:
         return self.objects.get(object_name) or self.objects.get("*") or NO_GRANT
@@ -81,9 +86,13 @@ class AccessPolicy:
         Sensitive categories are masked unless a role names the category (or its parent)
         as clear or writable: ``"*": "writable"`` alone does not unmask them.
         """
+        cached = self._views.get(category)
+        if cached is not None:
+            return cached
         view = max((_view(m, category) for m in self.field_maps), key=VIEWS.index, default="hidden")
         if view == "clear" and is_sensitive(category) and not self.trusted_network:
-            return "masked"
+            view = "masked"
+        self._views[category] = view
         return view
 
     def field_writable(self, category: str) -> bool:
