@@ -9,6 +9,7 @@ are masked unless a role grants them in clear, and only on a trusted network.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, false, or_, select
@@ -100,40 +101,65 @@ def _mask_text(category: str, value: Any) -> Any:
     return MASK
 
 
+@dataclass(frozen=True)
+class FieldPlan:
+    """What ``present`` does to one object's values for one policy: computed once per page."""
+
+    hidden: frozenset[str]
+    masked: tuple[tuple[str, str], ...]  # (field, category)
+    custom_hidden: frozenset[str]
+    custom_masked: tuple[tuple[str, str], ...]
+
+    @property
+    def untouched(self) -> bool:
+        return not (self.hidden or self.masked or self.custom_hidden or self.custom_masked)
+
+
+def field_plan(actor: Actor, spec: ObjectSpec, custom: Mapping[str, FieldSpec]) -> FieldPlan:
+    def split(fields: Iterable[FieldSpec]) -> tuple[frozenset[str], tuple[tuple[str, str], ...]]:
+        hidden, masked = set(), []
+        for f in fields:
+            if f.name in STRUCTURAL:
+                continue
+            view = field_view(actor, f)
+            if view == "hidden":
+                hidden.add(f.name)
+            elif view == "masked":
+                masked.append((f.name, f.category))
+        return frozenset(hidden), tuple(masked)
+
+    hidden, masked = split(spec.fields.values())
+    custom_hidden, custom_masked = split(custom.values())
+    return FieldPlan(hidden, masked, custom_hidden, custom_masked)
+
+
 def present(
-    actor: Actor, spec: ObjectSpec, custom: Mapping[str, FieldSpec], values: dict[str, Any]
+    actor: Actor, spec: ObjectSpec, custom: Mapping[str, FieldSpec], values: dict[str, Any],
+    plan: FieldPlan | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """The values the actor may see: hidden fields dropped, masked ones masked.
 
     Returns the values and the names of masked fields (``custom.<name>`` for custom ones).
+    Pass a ``plan`` (``field_plan``) when presenting many records of one object.
     """
-    out: dict[str, Any] = {}
+    plan = plan or field_plan(actor, spec, custom)
+    if plan.untouched:
+        return values, []
+    out = {k: v for k, v in values.items() if k not in plan.hidden}
     masked: list[str] = []
-    for name, value in values.items():
-        f = spec.fields.get(name)
-        if f is None or name in STRUCTURAL or name == "custom":
-            out[name] = value
-            continue
-        view = field_view(actor, f)
-        if view == "hidden":
-            continue
-        if view == "masked" and value not in (None, ""):
-            out[name] = mask_value(f.category, value)
+    for name, category in plan.masked:
+        value = out.get(name)
+        if value not in (None, ""):
+            out[name] = mask_value(category, value)
             masked.append(name)
-        else:
-            out[name] = value
-    if isinstance(values.get("custom"), dict):
-        shown: dict[str, Any] = {}
-        for key, value in values["custom"].items():
-            cf = custom.get(key)
-            view = field_view(actor, cf) if cf is not None else "clear"
-            if view == "hidden":
-                continue
-            if view == "masked" and cf is not None and value not in (None, ""):
-                shown[key] = mask_value(cf.category, value)
-                masked.append(f"custom.{key}")
-            else:
-                shown[key] = value
+    stored = values.get("custom")
+    if isinstance(stored, dict) and (plan.custom_hidden or plan.custom_masked):
+        shown = {k: v for k, v in stored.items() if k not in plan.custom_hidden}
+        for name, category in plan.custom_masked:
+            value = shown.get(name)
+            if value not in (None, ""):
+                shown[name] = mask_value(category, value)
+                masked.append(f"custom.{name}")
         out["custom"] = shown
     return out, masked
 

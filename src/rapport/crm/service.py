@@ -157,7 +157,8 @@ class RecordService:
         if scope is not None:
             stmt = stmt.where(scope)
         custom = custom_field_specs(session, spec.name) if spec.name != "custom_records" else {}
-        return {row["id"]: self._present(session, actor, spec, row, custom)
+        plan = access.field_plan(actor, spec, custom)
+        return {row["id"]: self._present(session, actor, spec, row, custom, plan)
                 for row in session.execute(stmt).mappings()}
 
     def _fetch(
@@ -172,7 +173,7 @@ class RecordService:
 
     def _present(
         self, session: Session, actor: Actor, spec: ObjectSpec, row: Mapping[Any, Any],
-        custom: Mapping[str, FieldSpec] | None = None,
+        custom: Mapping[str, FieldSpec] | None = None, plan: access.FieldPlan | None = None,
     ) -> Record:
         record = _record(spec, row)
         if actor.access is FULL_ACCESS:  # the system: nothing to mask
@@ -182,7 +183,7 @@ class RecordService:
             if spec.name == "custom_records":
                 scope_name = _custom_object_name(session, record.values.get("object_type_id"))
             custom = custom_field_specs(session, scope_name)
-        values, masked = access.present(actor, spec, custom, record.values)
+        values, masked = access.present(actor, spec, custom, record.values, plan)
         values["title"] = title_of(spec, values) if masked else record.values["title"]
         return Record(spec.name, record.id, values, tuple(masked))
 
@@ -306,7 +307,8 @@ class RecordService:
             rows = rows[:limit]
             last = _Row(rows[-1])
             next_cursor = encode_cursor(row_cursor_values(keys, last))
-        items = [self._present(session, actor, spec, r, custom) for r in rows]
+        plan = access.field_plan(actor, spec, custom)
+        items = [self._present(session, actor, spec, r, custom, plan) for r in rows]
         if observe:
             self._observe(session, actor, spec, [r.values for r in items], "read")
         return Page(items, next_cursor, count, capped)
