@@ -113,7 +113,9 @@ def test_auditors_never_see_sensitive_values_and_cannot_write() -> None:
 
 @pytest.mark.parametrize(("category", "value", "shown"), [
     ("contact.phone", "+8613812345678", "138****5678"),
-    ("contact.phone", "+14155550123", "+141****0123"),
+    ("contact.phone", "+14155550123", "+1 415****0123"),
+    ("contact.phone", "+865921236035", "592****6035"),
+    ("contact.phone", "+442079460958", "+44 207****0958"),
     ("contact.email", "jane.doe@example.com", "j***@example.com"),
     ("identity.national_id", "110101199003077777", "**************7777"),
     ("financial.account", "6222020200112233", "************2233"),

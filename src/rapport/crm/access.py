@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import phonenumbers
 from sqlalchemy import ColumnElement, Table, false, or_, select
 
 from rapport.crm.registry import FieldSpec, ObjectSpec
@@ -89,13 +90,7 @@ def _mask_text(category: str, value: Any) -> Any:
         local, _, domain = text.partition("@")
         return f"{local[:1]}***@{domain}" if domain else MASK
     if category.startswith("contact.phone") or category.endswith("phone"):
-        digits = text.lstrip("+")
-        if text.startswith("+86") and len(digits) >= 13:  # +86 138 1234 5678 -> 138****5678
-            national = digits[2:]
-            return f"{national[:3]}****{national[-4:]}"
-        if len(digits) >= 7:
-            return f"{text[: len(text) - len(digits) + 3]}****{digits[-4:]}"
-        return MASK
+        return _mask_phone(text)
     if category.startswith(("identity", "financial.account", "financial.detail")):
         return ("*" * max(len(text) - 4, 4)) + text[-4:] if len(text) > 4 else MASK
     return MASK
@@ -131,6 +126,19 @@ def field_plan(actor: Actor, spec: ObjectSpec, custom: Mapping[str, FieldSpec]) 
     hidden, masked = split(spec.fields.values())
     custom_hidden, custom_masked = split(custom.values())
     return FieldPlan(hidden, masked, custom_hidden, custom_masked)
+
+
+def _mask_phone(text: str) -> str:
+    """Chinese numbers as ``138****5678`` (the form people know), others ``+1 415****0123``."""
+    try:
+        parsed = phonenumbers.parse(text, None if text.startswith("+") else "CN")
+    except phonenumbers.NumberParseException:
+        return MASK
+    national = phonenumbers.national_significant_number(parsed)
+    if len(national) < 7:
+        return MASK
+    short = f"{national[:3]}****{national[-4:]}"
+    return short if parsed.country_code == 86 else f"+{parsed.country_code} {short}"
 
 
 def present(
