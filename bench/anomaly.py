@@ -15,14 +15,17 @@ the record service calls) with records drawn from the database, on a fast-forwar
 1. ``--history-days`` (14) of history. The first week is the learning period (ceilings
    only); locks in it are counted, and unlocked as an administrator would, with an allowance.
 2. One normal week for everyone: every lock here is a false lock.
-3. Exfiltration, each by a user with three weeks of normal history:
-   - burst: a rep pages through every tier-A account in 10 minutes (real ``RecordService.list``
-     calls, 50 a page);
-   - slow-and-low: a rep reads 3x their usual hourly volume for up to 10 hours, (a) paging
-     through the contact list (real ``RecordService.list`` calls), (b) with their usual mix
-     of records (``observe`` called directly with realistic pages);
+3. Exfiltration, each scenario tried by ``--attackers`` (5) different reps with three weeks
+   of normal history (a lock changes a user's state, so nobody tries twice):
+   - burst: every tier-A account in 10 minutes (real ``RecordService.list`` calls, 50 a
+     page);
+   - slow-and-low: 3x the rep's usual hourly volume for up to 10 hours from 09:00, (a)
+     paging through the contact list (real ``RecordService.list`` calls), (b) with their
+     usual mix of records (``observe`` called directly with realistic pages);
    - bulk export: the whole contact list through the real CSV export (``export_csv``,
-     batches of 1,000), (a) by a rep who never exports, (b) by the weekly exporter.
+     batches of 1,000), by reps who never export, and by each weekly list exporter.
+
+``--factor`` and ``--window-factor`` try other limits (see docs/anomaly.md).
 
 A Rich table is printed; the last line is one JSON object with every figure.
 """
@@ -550,8 +553,8 @@ def add_users(engine: Engine, people: list[Profile]) -> None:
 def run(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random(args.seed)
     url = make_database(backend, args.scale)
-    settings = Settings(database_url=url, environment="test", anomaly_factor=args.factor)
-    anomaly.WINDOW_FACTOR = args.window_factor
+    settings = Settings(database_url=url, environment="test", anomaly_factor=args.factor,
+                        anomaly_window_factor=args.window_factor)
     container = bootstrap(settings)
     engine = container.engine
     started = time.perf_counter()
@@ -584,7 +587,8 @@ def run(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         "settings": {"read_ceiling": settings.anomaly_read_ceiling,
                      "high_value_ceiling": settings.anomaly_high_value_ceiling,
                      "export_ceiling": settings.anomaly_export_ceiling,
-                     "factor": settings.anomaly_factor, "window_factor": anomaly.WINDOW_FACTOR,
+                     "factor": settings.anomaly_factor,
+                     "window_factor": settings.anomaly_window_factor,
                      "baseline_days": settings.anomaly_baseline_days},
         "history": {"days": history, "calls": learning.calls, "records": learning.records,
                     "user_hours": len(learning.user_hours),
@@ -627,7 +631,7 @@ def report(result: dict[str, Any]) -> None:
                   f"{week['users_locked']} / {result['users']} "
                   f"({week['false_lock_rate_per_user_week']:.1%})")
     table.add_row("normal week: locks per 1,000 user-hours", f"{week['locks_per_1000_user_hours']}")
-    table.add_row("normal week: highest score / 99th percentile (1 locks)",
+    table.add_row("normal week: highest score / 99th percentile (above 1 locks)",
                   f"{week['score_max']:.2f} / {week['score_p99']:.2f}")
     table.add_row("normal week: user-hours scoring above 0.5 / 0.8",
                   f"{week['user_hours_above_0_5']} / {week['user_hours_above_0_8']}")
@@ -665,8 +669,8 @@ def main() -> None:
     parser.add_argument("--history-days", type=int, default=14)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--factor", type=float, default=2.0, help="RAPPORT_ANOMALY_FACTOR")
-    parser.add_argument("--window-factor", type=float, default=anomaly.WINDOW_FACTOR,
-                        help="how far above the busiest 24 hours the last 24 hours may go")
+    parser.add_argument("--window-factor", type=float, default=2.0,
+                        help="RAPPORT_ANOMALY_WINDOW_FACTOR")
     parser.add_argument("--attackers", type=int, default=5,
                         help="different users who try each exfiltration scenario")
     args = parser.parse_args()

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
         2.0, description="How many times their own peak hour (last 14 days) a user's tier-A reads "
         "or exports must reach to lock the account.", ge=1.0, le=100.0,
     )
+    anomaly_window_factor: float = Field(
+        2.0, description="How many times their own busiest 24 hours a user's tier-A reads or "
+        "exports over the last 24 hours must reach to lock the account.", ge=1.0, le=100.0,
+    )
     anomaly_baseline_days: int = Field(
         14, description="Days of a user's own history that make up their baseline.", ge=7, le=90,
     )

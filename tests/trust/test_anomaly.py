@@ -133,7 +133,7 @@ def test_the_baseline_is_computed_from_the_users_own_past_hours(container: Conta
     assert (hv.median, hv.mad, hv.peak) == (4.0, 0.0, 6)
     assert hv.hour_limit == 12  # 2 x the peak hour (above the floor of 10)
     assert hv.window_peak == 8 * 4 + 2  # the working day with the busier hour
-    assert hv.window_limit == 51  # 1.5 x the busiest 24 hours
+    assert hv.window_limit == 68  # 2 x the busiest 24 hours
     assert baseline.metrics["reads"].median == 50.0
     assert baseline.metrics["exports"].hour_limit == 10  # never exported: the floor
     assert baseline.hours_of_day == frozenset(WORK_HOURS)
@@ -251,7 +251,7 @@ def test_a_slow_exfiltration_is_caught_over_24_hours_and_does_not_raise_its_own_
     container: Container,
 ) -> None:
     uid = _user(container, "slow@example.com")
-    seed_history(container, uid)  # 4 tier-A an hour (peak 6); hour limit 12, 24-hour limit 51
+    seed_history(container, uid)  # 4 tier-A an hour (peak 6); hour limit 12, 24-hour limit 68
     hours_served = 0
 
     with container.session_factory() as session:
@@ -265,10 +265,10 @@ def test_a_slow_exfiltration_is_caught_over_24_hours_and_does_not_raise_its_own_
         else:
             pytest.fail("eight hours at 2.5x the usual tier-A reads did not lock the account")
 
-    assert hours_served == 4  # the fifth hour brings the last 24 hours to 54 > 51
+    assert hours_served == 6  # the seventh hour brings the last 24 hours to 70 > 68
     [alert] = alerts_of(container, uid)
-    assert alert.details["counts"]["window_24h"]["high_value"] == 54
-    assert alert.details["baseline"]["high_value"]["window_limit"] == 51  # not raised by the theft
+    assert alert.details["counts"]["window_24h"]["high_value"] == 70
+    assert alert.details["baseline"]["high_value"]["window_limit"] == 68  # not raised by the theft
     assert "in 24 hours" in alert.details["reasons"][0]
 
 

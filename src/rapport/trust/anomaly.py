@@ -63,7 +63,6 @@ FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 
 FLOOR_DIVISOR = 10  # the floor under a baseline limit is a tenth of the metric's ceiling
 SPREAD = 3.0  # median + 3 robust standard deviations: the peak of a short history
-WINDOW_FACTOR = 1.5  # the last 24 hours may reach 1.5x the user's busiest 24 hours
 CONTEXT_STEP = 0.25  # each unusual circumstance (off-hours, new network, new object)...
 CONTEXT_MAX = 1.5  # ...raises the score by a quarter, at most by half: it never locks alone
 MIN_ACTIVE_HOURS = 10  # a baseline needs this many active hours...
@@ -235,7 +234,9 @@ def _metric(settings: Settings, metric: str, values: list[int], window_peak: int
     typical_high = max(float(peak), median + SPREAD * 1.4826 * mad)
     floor = floor_of(settings, metric)
     hour_limit = max(floor, math.ceil(settings.anomaly_factor * typical_high))
-    window_limit = max(2 * floor, hour_limit, math.ceil(WINDOW_FACTOR * window_peak))
+    # a day may hold the busiest day seen plus one more peak-like hour (an ad-hoc export)
+    window_limit = max(2 * floor, math.ceil(settings.anomaly_window_factor * window_peak),
+                       window_peak + hour_limit)
     return MetricBaseline(round(median, 2), round(mad, 2), round(_quantile(ordered, 0.95), 2),
                           peak, hour_limit, window_peak, window_limit)
 
@@ -364,7 +365,7 @@ _cache: weakref.WeakKeyDictionary[Engine, dict[int, tuple[tuple[Any, ...], float
 
 def _cache_key(settings: Settings, hour: datetime) -> tuple[Any, ...]:
     return (hour, settings.anomaly_baseline_days, settings.anomaly_factor,
-            settings.anomaly_read_ceiling, settings.anomaly_export_ceiling,
+            settings.anomaly_window_factor, settings.anomaly_read_ceiling, settings.anomaly_export_ceiling,
             settings.anomaly_high_value_ceiling)
 
 
@@ -784,7 +785,7 @@ def baseline_report(
         **baseline.as_dict(),
         "ceilings": {m: ceiling_of(settings, m) for m in METRICS},
         "floors": {m: floor_of(settings, m) for m in METRICS},
-        "factor": settings.anomaly_factor, "window_factor": WINDOW_FACTOR,
+        "factor": settings.anomaly_factor, "window_factor": settings.anomaly_window_factor,
         "current": {"hour": hour_counts.as_dict(), "window_24h": window_counts.as_dict(),
                     "score": verdict.score},
     }
