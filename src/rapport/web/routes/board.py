@@ -72,7 +72,6 @@ def board_page(pipeline_id: int, request: Request, ui: UI, user: User) -> Respon
     with ui.container.session_factory() as session:
         context = _board_context(ui, session, display, pipeline_id)
         context["pipelines"] = _pipelines(ui, session, display.actor)
-        session.commit()  # the read counters of the anomaly detector
     return ui.render(request, "board.html", {**context, "section": "board"}, user=user)
 
 

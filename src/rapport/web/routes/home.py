@@ -36,7 +36,6 @@ def home(request: Request, ui: UI, user: User) -> Response:
             counts.append({"object": OBJECTS[name], "count": page.count, "capped": page.count_capped})
         tasks = (records.list(session, "tasks", _my_open_tasks(user.user_id), actor=actor)
                  if actor.access.allows("tasks", "read") else Page([], None, 0, False))
-        session.commit()  # the read counters of the anomaly detector
     return ui.render(request, "home.html", {"counts": counts, "tasks": tasks, "section": "home"},
                      user=user)
 
@@ -57,6 +56,5 @@ def search(
                 page = ui.container.records.list(session, name, ListQuery(q=q, limit=5), actor=actor)
                 if page.items:
                     results.append({"object": spec, "page": page})
-            session.commit()  # the read counters of the anomaly detector
     return ui.render(request, "search.html", {"q": q, "results": results, "section": "search"},
                      user=user)

@@ -29,7 +29,6 @@ def inbox(request: Request, ui: UI, user: User) -> Response:
         fields = [OBJECTS["tasks"].fields[name] for name in LINK_FIELDS]
         display.titles = collect_titles(session, records, fields, [t.values for t in page.items],
                                         display.actor)
-        session.commit()  # the read counters of the anomaly detector
     overdue = [t for t in page.items if display.fmt.is_overdue(t.values.get("due_at"))]
     upcoming = [t for t in page.items if t not in overdue]
     return ui.render(request, "inbox.html", {

@@ -119,7 +119,6 @@ def list_page(object_name: str, request: Request, ui: UI, user: User) -> Respons
                                         [r.values for r in page.items], display.actor)
         display.titles.update(collect_titles(
             session, records, known.values(), filter_reference_rows(state), display.actor))
-        session.commit()  # the read counters of the anomaly detector
         views = list_views(session, user.user_id, object_name)
     return ui.render(request, "list.html", {
         "spec": spec, "state": state, "page": page, "columns": columns, "known": known,
@@ -343,7 +342,6 @@ def record_page(object_name: str, record_id: int, request: Request, ui: UI,
         context["can_reveal"] = bool(record.masked) and display.actor.access.may_reveal()
         context["can_update"] = display.actor.access.allows(object_name, "update")
         context["can_delete"] = display.actor.access.allows(object_name, "delete")
-        session.commit()  # the read counters of the anomaly detector
     return ui.render(request, "record.html", context, user=user)
 
 
@@ -356,7 +354,6 @@ def _inline(ui: WebUI, request: Request, user: Principal, object_name: str, reco
     field = _custom_field(custom_field_specs(session, object_name), spec, field_name)
     display.titles = collect_titles(session, ui.container.records, [field], [record.values],
                                     display.actor)
-    session.commit()  # the read counters of the anomaly detector
     return spec, display, field, record, session
 
 
