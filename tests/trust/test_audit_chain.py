@@ -311,8 +311,9 @@ def test_editing_any_column_of_any_row_is_detected(container: Container, chain: 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(position=st.integers(0, ENTRIES - 1), column=st.sampled_from(COLUMNS[1:]),
-       replacement=st.one_of(st.text(max_size=30), st.dictionaries(st.text(max_size=5),
-                                                                    st.integers(), max_size=3),
+       replacement=st.one_of(st.text(max_size=30),
+                             st.dictionaries(st.text(max_size=5),  # JSON numbers: 53-bit safe
+                                             st.integers(-(2**53), 2**53), max_size=3),
                              st.integers(1, 10**6)))
 def test_any_replacement_value_is_detected(container: Container, chain: list[int], position: int,
                                            column: str, replacement: Any) -> None:
