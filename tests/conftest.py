@@ -4,7 +4,7 @@ import os
 
 from hypothesis import settings
 
-pytest_plugins = ["tests.fixtures.database", "tests.fixtures.api"]
+pytest_plugins = ["tests.fixtures.database", "tests.fixtures.api", "tests.fixtures.services"]
 
 # CI replays the same examples on every run (a clean clone has no example database, so a
 # random find would make one run red and the next green); locally examples vary per run.

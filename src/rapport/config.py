@@ -87,6 +87,29 @@ class Settings(BaseSettings):
         1.0, description="Largest ε one private analytics query may spend.", gt=0, le=1000,
     )
 
+    bus_url: str = Field(
+        "", description="Event bus: empty for the in-process log kept in the database, or "
+        "nats://host:4222 for NATS JetStream.",
+    )
+    hub_partitions: int = Field(
+        16, description="Event partitions (customer key hash); fixed once events exist.", ge=1,
+        le=1024,
+    )
+    event_max_bytes: int = Field(32_768, description="Largest accepted event (JSON bytes).", ge=1024)
+    batch_max_bytes: int = Field(
+        512_000, description="Largest accepted /v1/batch request body (JSON bytes).", ge=1024
+    )
+    session_gap_minutes: int = Field(
+        30, description="Minutes of inactivity after which a derived session ends.", ge=1
+    )
+    identity_fingerprint_max_profiles: int = Field(
+        3, description="A device fingerprint seen with more profiles than this stops being a "
+        "merge key.", ge=1,
+    )
+    mqtt_url: str = Field(
+        "", description="MQTT broker the IoT bridge subscribes to, e.g. mqtt://127.0.0.1:1883.",
+    )
+
     @model_validator(mode="after")
     def _check_networks(self) -> Settings:
         from rapport.trust.network import validate_networks

@@ -1,0 +1,1 @@
+"""Data-health and process-health figures."""

@@ -1,0 +1,1 @@
+"""Identity graph: identifiers, stitching into profiles, merges and their undo."""

@@ -1,0 +1,1 @@
+"""Live customer profiles and the customer 360."""
