@@ -8,7 +8,16 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from rapport.db.base import Base, IdMixin, IdType, JsonType, TimestampMixin, UtcDateTime, info, utcnow
+from rapport.db.base import (
+    Base,
+    IdMixin,
+    IdType,
+    JsonType,
+    TimestampMixin,
+    UtcDateTime,
+    info,
+    utcnow,
+)
 
 CHANNELS = ("web", "app", "pos", "iot", "api", "import", "crm")
 EVENT_TYPES = ("track", "identify", "page", "screen", "group", "alias")
