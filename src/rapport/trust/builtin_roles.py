@@ -25,7 +25,7 @@ BUILTIN_ROLES: dict[str, dict[str, Any]] = {
             "objects": {**REFERENCE, "*": {"rights": ALL, "scope": "team"}},
             "fields": {"*": "writable"},
             "reveal": True,
-            "capabilities": ["consent.manage"],
+            "capabilities": ["consent.manage", "health.read"],
         },
     },
     "sales_rep": {
@@ -70,7 +70,7 @@ BUILTIN_ROLES: dict[str, dict[str, Any]] = {
                 "accounts": {"rights": READ, "scope": "all"},
             },
             "fields": {"*": "writable", "contact.phone": "hidden", "financial": "hidden"},
-            "capabilities": ["analytics.private"],
+            "capabilities": ["analytics.private", "health.read"],
         },
     },
     "auditor": {
@@ -81,7 +81,7 @@ BUILTIN_ROLES: dict[str, dict[str, Any]] = {
             "fields": {"*": "clear", "contact.phone": "hidden", "contact.email": "hidden",
                        "identity": "hidden", "health": "hidden", "financial.account": "hidden",
                        "sensitive": "hidden"},
-            "capabilities": ["audit.read"],
+            "capabilities": ["audit.read", "health.read"],
         },
     },
     "privacy_officer": {

@@ -27,6 +27,9 @@ CAPABILITIES = (
     "security.manage",  # anomaly alerts, unlocking
     "analytics.private",  # differentially private aggregates
     "budgets.manage",  # grant privacy budgets
+    "sources.manage",  # event sources, write keys, dead letters and their replay
+    "health.read",  # the data-health dashboard
+    "profiles.merge",  # review, merge and unmerge customer profiles
 )
 
 # Categories masked unless a role says otherwise ("masking by default"). A category matches
