@@ -12,6 +12,7 @@ from rapport.config import Settings, get_settings
 from rapport.crm.service import RecordService
 from rapport.db import UnitOfWork, make_engine, make_session_factory
 from rapport.events.bus import InProcessBus, OutboxRelay
+from rapport.events.hub_bus import EventBus, InProcessEventBus
 
 
 @dataclass
@@ -23,6 +24,7 @@ class Container:
     bus: InProcessBus
     relay: OutboxRelay
     on_commit: list[Callable[[], None]] = field(default_factory=list)
+    event_bus: EventBus = field(default_factory=InProcessEventBus)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, on_commit=self.on_commit)
