@@ -96,5 +96,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
+        from rapport.api.headers import COMMON, PAGE_POLICY
+
+        # Starlette answers this outside every middleware, so the secure headers go on here
+        headers = {**dict(COMMON), "content-security-policy": PAGE_POLICY}
         return problem(500, "internal_error", "Internal error",
-                       "Something went wrong on our side; the error was logged")
+                       "Something went wrong on our side; the error was logged", headers=headers)

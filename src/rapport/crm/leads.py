@@ -49,6 +49,10 @@ def convert_lead(
     contact_id = records.create(
         uow, actor, "contacts", {**contact_values, **common, "account_id": account_id}
     ).id
+    from rapport.trust.consent import carry_over  # the person's consent travels with them
+
+    carry_over(uow.session, records.settings.secret_key, actor.user_id, f"leads:{lead_id}",
+               f"contacts:{contact_id}")
     opportunity_id = None
     if create_opportunity:
         values: dict[str, Any] = {

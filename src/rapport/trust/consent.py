@@ -319,6 +319,26 @@ def record(
     return _entry(row)
 
 
+def carry_over(session: Session, secret: str, actor_user_id: int | None,
+               from_subject: Subject | str, to_subject: Subject | str) -> list[ConsentEntry]:
+    """Copy the decisions in force for one person to the record that now holds them (a lead
+    converted into a contact), each as a new decision that cites the original; expired grants
+    are not carried over."""
+    key = str(_as_subject(from_subject))
+    carried = []
+    for purpose, entry in sorted(_in_force(session, key, PURPOSES, None).items()):
+        if entry.status == "granted" and entry.expired():
+            continue
+        evidence = f"carried over from {key} (decision #{entry.id} of {entry.recorded_at:%Y-%m-%d})"
+        if entry.evidence:
+            evidence += f": {entry.evidence}"
+        carried.append(record(
+            session, secret, actor_user_id, to_subject, purpose, entry.status,
+            entry.lawful_basis, f"lead_conversion:{entry.source}"[:100], evidence[:2000],
+            entry.expires_at))
+    return carried
+
+
 # ---- reading -------------------------------------------------------------------------------
 
 

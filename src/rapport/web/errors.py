@@ -96,8 +96,13 @@ def install(app: FastAPI) -> None:
         if not is_ui_path(request) and api_any is not None:
             return await _delegate(api_any, request, exc)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_page(request, 500, "Something went wrong",
+        from rapport.api.headers import COMMON, PAGE_POLICY
+
+        page = error_page(request, 500, "Something went wrong",
                           "The error was logged; please try again.")
+        # answered outside every middleware: the secure headers go on here
+        page.headers.update({**dict(COMMON), "content-security-policy": PAGE_POLICY})
+        return page
 
     async def integrity(request: Request, exc: IntegrityError) -> Response:
         if not is_ui_path(request) and api_integrity is not None:
