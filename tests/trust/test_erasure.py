@@ -408,3 +408,15 @@ def test_downstream_consumers_are_told_which_records_to_forget(
     assert payload["subject"] == answer["subject_pseudonym"]
     assert payload["records"]["contacts"] == [ada.contact]
     assert sorted(payload["records"]["activities"]) == sorted(ada.ids["activities"])
+
+
+def test_a_new_contact_never_takes_the_id_of_an_erased_one(client: TestClient) -> None:
+    # given the newest contact is deleted (as an erasure does)
+    first = client.post("/api/v1/contacts", json={"last_name": "Kept"}).json()["id"]
+    gone = client.post("/api/v1/contacts", json={"last_name": "Erased"}).json()["id"]
+    assert client.delete(f"/api/v1/contacts/{gone}").status_code == 204
+    # when another contact is created
+    new = client.post("/api/v1/contacts", json={"last_name": "Newcomer"}).json()["id"]
+    # then it gets a fresh id, so pseudonyms in the audit log keep naming one person
+    assert new not in (first, gone)
+    assert new > gone

@@ -102,7 +102,9 @@ class Contact(RecordMixin, Base):
     preferred_language: Mapped[str | None] = mapped_column(String(10), info=info("contact.preference"))
     external_id: Mapped[str | None] = mapped_column(String(100), unique=True, info=info("system.external_id"))
     notes: Mapped[str | None] = mapped_column(Text, info=info("contact.note", search=True))
-    __table_args__ = (Index("ix_contacts_owner_updated", "owner_id", "updated_at"),)
+    # Never reuse the id of a deleted (erased) person: audit pseudonyms are derived from it.
+    __table_args__ = (Index("ix_contacts_owner_updated", "owner_id", "updated_at"),
+                      {"sqlite_autoincrement": True})
 
 
 class Lead(RecordMixin, Base):
@@ -125,6 +127,7 @@ class Lead(RecordMixin, Base):
     converted_opportunity_id: Mapped[int | None] = mapped_column(IdType, _fk("opportunities.id"), info=info("system.reference", writable=False))
     external_id: Mapped[str | None] = mapped_column(String(100), unique=True, info=info("system.external_id"))
     notes: Mapped[str | None] = mapped_column(Text, info=info("contact.note", search=True))
+    __table_args__ = {"sqlite_autoincrement": True}  # ids of erased people are never reused
 
 
 class Pipeline(RecordMixin, Base):
