@@ -32,6 +32,10 @@ class Settings(BaseSettings):
         "CN", description="ISO region used to parse phone numbers written without a country code."
     )
     session_hours: int = Field(12, description="Browser session lifetime in hours.", ge=1)
+    session_idle_minutes: int = Field(
+        120, description="Minutes without activity after which a browser session ends (0: never).",
+        ge=0,
+    )
     token_days_max: int = Field(
         365, description="Longest API token lifetime in days (new tokens default to 90, or this "
         "if lower).", ge=1, le=3650,
@@ -90,6 +94,10 @@ class Settings(BaseSettings):
     bus_url: str = Field(
         "", description="Event bus: empty for the in-process log kept in the database, or "
         "nats://host:4222 for NATS JetStream.",
+    )
+    bus_name: str = Field(
+        "rapport", description="NATS names: stream NAME_EVENTS, subjects NAME.events.N, lease "
+        "bucket NAME_leases (one hub per name on a shared NATS).", pattern=r"^[a-z][a-z0-9_]{0,30}$",
     )
     hub_partitions: int = Field(
         16, description="Event partitions (customer key hash); fixed once events exist.", ge=1,

@@ -303,6 +303,27 @@ def test_revoke_user_sessions_ends_every_session(container: Container,
                 auth.principal_for_session(session, raw)
 
 
+def test_a_session_idle_for_too_long_ends(container: Container,
+                                          api_tokens: dict[str, str]) -> None:
+    from rapport.trust.models import UserSession
+
+    rep = user_id(container, REP_EMAIL)
+    with container.uow() as uow:
+        raw = auth.start_session(uow.session, rep, 12, "test")
+        uow.commit()
+    with container.session_factory() as session:
+        # active a minute ago: still signed in under a 30-minute idle limit
+        assert auth.principal_for_session(session, raw, idle_minutes=30).user_id == rep
+        session.execute(update(UserSession).values(
+            last_seen_at=datetime.now(UTC) - timedelta(minutes=31)))
+        session.commit()
+        with pytest.raises(auth.Unauthenticated, match="without activity"):
+            auth.principal_for_session(session, raw, idle_minutes=30)
+        # and the session stays ended even without an idle limit
+        with pytest.raises(auth.Unauthenticated):
+            auth.principal_for_session(session, raw)
+
+
 # ---- API tokens ----------------------------------------------------------------------------
 
 

@@ -102,7 +102,8 @@ def resolve_principal(request: Request, container: Container) -> Principal:
                 session_id = URLSafeSerializer(container.settings.secret_key, "session").loads(raw)
             except BadSignature:
                 raise Unauthenticated("Please sign in again") from None
-            return principal_for_session(session, str(session_id))
+            return principal_for_session(
+                session, str(session_id), idle_minutes=container.settings.session_idle_minutes)
     raise Unauthenticated("Send 'Authorization: Bearer <token>' (rapport token create)")
 
 

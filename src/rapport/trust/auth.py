@@ -810,9 +810,11 @@ def start_session(session: Session, user_id: int, hours: int, user_agent: str | 
     return raw
 
 
-def principal_for_session(session: Session, raw: str, *, touch: bool = True) -> Principal:
+def principal_for_session(session: Session, raw: str, *, touch: bool = True,
+                          idle_minutes: int = 0) -> Principal:
     """The session's user. Held users, and users whose role now requires two-factor but who
-    have not enrolled, must sign in again. With ``touch`` a stale ``last_seen_at`` is updated
+    have not enrolled, must sign in again, as must a session idle for more than
+    ``idle_minutes`` (0: no idle limit). With ``touch`` a stale ``last_seen_at`` is updated
     and committed (callers pass a session of their own)."""
     row = session.execute(
         select(UserSession, User)
@@ -826,6 +828,12 @@ def principal_for_session(session: Session, raw: str, *, touch: bool = True) -> 
     expires: datetime = user_session.expires_at
     if user_session.revoked_at or expires < now or not user.is_active:
         raise Unauthenticated("Your session has ended; please sign in again")
+    idle_since = user_session.last_seen_at or user_session.created_at
+    if idle_minutes and idle_since < now - timedelta(minutes=idle_minutes):
+        _touch(session, update(UserSession).where(UserSession.id == user_session.id)
+               .values(revoked_at=now))
+        raise Unauthenticated("You were signed out after a while without activity; "
+                              "please sign in again")
     _refuse_held(user)
     principal = _principal(session, user)
     if principal.policy.require_totp and user.totp_enabled_at is None:

@@ -96,7 +96,8 @@ def current_principal(request: Request, container: Container) -> Principal:
     if not session_id:
         raise Unauthenticated("Please sign in")
     with container.session_factory() as session:
-        principal = principal_for_session(session, session_id)
+        principal = principal_for_session(
+            session, session_id, idle_minutes=container.settings.session_idle_minutes)
     request.state.principal = principal
     return principal
 
