@@ -96,3 +96,55 @@ def run_private_query(request: Request, ui: UI, user: User, form: Form) -> Respo
     except PrivacyBudgetExhausted as exc:
         return _render(request, ui, user, submitted=submitted, general=[exc.detail], status=409)
     return _render(request, ui, user, submitted=submitted, result=result)
+
+
+# ---- budgets (privacy officers and admins) ---------------------------------------------------
+
+
+def _budgets_page(request: Request, ui: UI, user: Principal, *, error: str | None = None,
+                  submitted: dict[str, str] | None = None, status: int = 200) -> Response:
+    actor = actor_for(user, request)
+    with ui.container.session_factory() as session:
+        budgets = pa.list_budgets(session, ui.container.settings, actor)
+    return ui.render(request, "privacy_budgets.html", {
+        "section": "budgets", "budgets": budgets, "error": error,
+        "submitted": submitted or {}, "default": ui.container.settings.privacy_budget_default_epsilon,
+    }, user=user, status=status)
+
+
+@router.get("/analytics/budgets")
+def budgets_page(request: Request, ui: UI, user: User) -> Response:
+    return _budgets_page(request, ui, user)
+
+
+@router.post("/analytics/budgets")
+def set_budget(request: Request, ui: UI, user: User, form: Form) -> Response:
+    from sqlalchemy import select
+    from starlette.responses import RedirectResponse
+
+    from rapport.crm.normalise import normalise_email
+    from rapport.trust.models import User as UserRow
+
+    submitted = {k: str(form.get(k) or "").strip() for k in ("email", "epsilon_total")}
+    actor = actor_for(user, request)
+    try:
+        total = float(submitted["epsilon_total"])
+    except ValueError:
+        return _budgets_page(request, ui, user, submitted=submitted, status=422,
+                             error="The budget must be a number, e.g. 10")
+    try:
+        email = normalise_email(submitted["email"])
+    except ValueError:
+        email = ""
+    try:
+        with ui.container.uow() as uow:
+            target = uow.session.scalar(select(UserRow.id).where(UserRow.email == email))
+            if target is None:
+                return _budgets_page(request, ui, user, submitted=submitted, status=422,
+                                     error="No user with that e-mail")
+            pa.set_budget(uow.session, ui.container.settings, actor, target, total)
+            uow.commit()
+    except ValidationFailed as exc:
+        message = "; ".join(e.message for e in exc.errors) or exc.detail
+        return _budgets_page(request, ui, user, submitted=submitted, status=422, error=message)
+    return RedirectResponse("/analytics/budgets?flash=saved", 303)
