@@ -12,7 +12,7 @@ from rapport.config import Settings, get_settings
 from rapport.crm.service import RecordService
 from rapport.db import UnitOfWork, make_engine, make_session_factory
 from rapport.events.bus import InProcessBus, OutboxRelay
-from rapport.events.hub_bus import EventBus, InProcessEventBus
+from rapport.events.hub_bus import EventBus, InProcessEventBus, make_event_bus
 
 
 @dataclass
@@ -44,4 +44,5 @@ def bootstrap(settings: Settings | None = None) -> Container:
         bus=bus,
         relay=relay,
         on_commit=[relay.notify],
+        event_bus=make_event_bus(settings, session_factory),  # RAPPORT_BUS_URL (docs/bus.md)
     )

@@ -130,7 +130,37 @@ def plant(client: TestClient, container: Container, schema: dict[str, int], n: i
         save_view(uow, admin, "contacts", f"Follow up {n}",
                   {"q": "", "filters": [f"email:eq:{p.email}"], "sort": ""}, [])
         uow.commit()
+    plant_hub(client, container, p, n)
     return p
+
+
+def plant_hub(client: TestClient, container: Container, p: Person, n: int) -> None:
+    """The data hub: web events (anonymous, then identified with the e-mail), stitched into a
+    profile linked to the contact, plus a dead letter holding the marker."""
+    import base64
+
+    from rapport.events.hub_models import HubEvent
+    from rapport.events.pipeline import process_events
+
+    m = p.marker
+    key = _ok(client.post("/api/v1/sources", json={"name": f"Website {n}", "channel": "web"}))
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{key['write_key']}:".encode()).decode()}
+    context = {"page": {"url": f"https://example.com/{m}"}, "userAgent": f"Agent {m}"}
+    _ok(client.post("/v1/page", headers=auth, json={
+        "anonymousId": f"anon-{m}", "name": f"Pricing {m}", "properties": {"ref": m},
+        "context": context, "messageId": f"p-{m}"}), 200)
+    _ok(client.post("/v1/identify", headers=auth, json={
+        "anonymousId": f"anon-{m}", "userId": f"user-{m}", "context": context,
+        "traits": {"email": p.email, "phone": p.phone, "name": f"Ada {m}"},
+        "messageId": f"i-{m}"}), 200)
+    bad = client.post("/v1/track", headers=auth, json={
+        "event": f"Viewed {m}", "properties": {"note": m, "contact_email": p.email}})
+    assert bad.status_code == 400, bad.text  # no identity: a dead letter with her e-mail
+    with container.uow() as uow:
+        pending = list(uow.session.scalars(
+            select(HubEvent).where(HubEvent.processed_at.is_(None)).order_by(HubEvent.id)))
+        process_events(uow.session, container.settings, pending)
+        uow.commit()
 
 
 # ---- scanning the whole database ---------------------------------------------------------
@@ -228,7 +258,12 @@ def test_erasure_leaves_no_trace_of_the_person_in_any_table(
         "change_records": history, "outbox": history, "search_index": 8,
         "idempotency_keys": 3, "saved_views": 1, "consents": 1, "audit_log": 0,
         "dsr_requests": 0,
+        # the data hub: 2 events and the dead letter; the profile and its 4 identifiers
+        # (anonymous id, user id, e-mail, phone) plus the link to the contact
+        "events": 2, "dead_letters": 1, "profiles": 1,
+        "identities": erased["identities"], "profile_merges": 0, "merge_reviews": 0,
     }
+    assert erased["identities"] >= 4
     assert report["residue_check"] == "clean"
     assert all(store["residue"] == 0 for store in report["stores"].values())
     assert report["suppressed"] == {"email": 1, "phone": 2, "external_id": 2}

@@ -43,7 +43,9 @@ def _routes(app: FastAPI) -> list[tuple[str, str]]:
 
 def _aim(org: Org, path: str, target_owner: str) -> str:
     """Fill path parameters so the call aims at ``target_owner``'s data."""
-    object_name = path.split("/")[3] if not path.startswith("/api/v1/{") else "contacts"
+    # the collector's /v1/* routes have no record in their path
+    object_name = (path.split("/")[3] if path.startswith("/api/v1/") and not path.startswith("/api/v1/{")
+                   else "contacts")
     if object_name not in org.records:
         object_name = "contacts"
     values = {
@@ -59,6 +61,11 @@ def _aim(org: Org, path: str, target_owner: str) -> str:
         "alert_id": "1",
         "pipeline_id": "1",
         "lead_id": str(org.records["leads"][target_owner]),
+        "source_id": "1",
+        "dead_letter_id": "1",
+        "profile_id": "1",
+        "merge_id": "1",
+        "review_id": "1",
     }
 
     def fill(match: re.Match[str]) -> str:

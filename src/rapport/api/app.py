@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,12 +18,18 @@ from rapport.api import (
     accounts,
     analytics,
     audit,
+    collector,
     consents,
+    health,
+    hub,
     meta,
     privacy,
+    profiles,
     records,
     roles,
+    sdk,
     security,
+    webhook_source,
 )
 from rapport.api.deps import refuse_nul
 from rapport.api.headers import SecureHeaders
@@ -32,8 +39,12 @@ from rapport.api.problems import problem
 from rapport.api.responses import JSONResponse
 from rapport.bootstrap import Container, bootstrap
 from rapport.config import Settings
+from rapport.events.crm_source import start as start_crm_source
+from rapport.events.hub_bus import InProcessEventBus
+from rapport.events.processors import EmbeddedProcessors
 
 API_PREFIX = "/api/v1"
+log = logging.getLogger(__name__)
 
 
 @asynccontextmanager
@@ -41,16 +52,39 @@ async def _outbox_relay(app: FastAPI) -> AsyncIterator[None]:
     """Publish committed domain events in the background while the server runs."""
     container: Container = app.state.container
     stop = threading.Event()
+    crm_events = start_crm_source(container)  # CRM changes -> hub events (events/crm_source.py)
     thread = threading.Thread(
         target=container.relay.run_forever, args=(stop,), name="outbox-relay", daemon=True
     )
     thread.start()
+    hub_processors = _start_hub_processors(container)
     try:
         yield
     finally:
         stop.set()
         container.relay.notify()
         thread.join(timeout=5)
+        crm_events.flush(timeout=5)
+        if hub_processors is not None:
+            hub_processors.stop()
+        close_bus = getattr(container.event_bus, "close", None)
+        if close_bus is not None:
+            close_bus()  # NATS: flush queued publishes (the catch-up covers the rest)
+
+
+def _start_hub_processors(container: Container) -> EmbeddedProcessors | None:
+    """Embedded default: the server processes hub events itself (docs/bus.md); with NATS,
+    ``rapport worker`` does."""
+    if not isinstance(container.event_bus, InProcessEventBus):
+        return None
+    processors = EmbeddedProcessors(container.session_factory, container.settings,
+                                    container.event_bus)
+    try:
+        processors.start()
+    except ImportError as exc:  # the pipeline module is missing from this build
+        log.error("hub processors not started (%s): events are stored, not processed", exc)
+        return None
+    return processors
 
 
 def bind_container(app: FastAPI, container: Container) -> None:
@@ -90,10 +124,14 @@ def create_app(
                        "used, or a referenced record is still in use)")
 
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(refuse_nul)])
-    for module in (meta, accounts, roles, consents, privacy, audit, security, analytics):
+    for module in (meta, accounts, roles, consents, privacy, audit, security, analytics, health,
+                   hub, profiles):
         api.include_router(module.router)
     api.include_router(records.router)  # generic /{object} routes last
     app.include_router(api)
+    app.include_router(collector.router)  # Segment-compatible /v1/*, at the root
+    app.include_router(sdk.router)  # /sdk/rapport.js, before the UI's generic page routes
+    app.include_router(webhook_source.router)  # POST /v1/webhook (mapped third-party JSON)
 
     @app.get("/healthz", tags=["Health"], summary="Liveness and database check")
     def healthz() -> Response:

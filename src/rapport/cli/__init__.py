@@ -19,7 +19,17 @@ app.add_typer(token_app, name="token")
 
 
 def _register_trust_commands() -> None:
-    from rapport.cli import accounts, analytics, audit, privacy, roles, security
+    from rapport.cli import (
+        accounts,
+        analytics,
+        audit,
+        hub,
+        hub_sources,
+        privacy,
+        roles,
+        security,
+        worker,
+    )
 
     app.add_typer(accounts.app, name="account")
     app.add_typer(roles.app, name="role")
@@ -27,6 +37,10 @@ def _register_trust_commands() -> None:
     app.add_typer(audit.app, name="audit")
     app.add_typer(security.app, name="security")
     app.add_typer(analytics.app, name="analytics")
+    app.add_typer(hub.source_app, name="source")
+    app.add_typer(hub.events_app, name="events")
+    hub_sources.register(app, hub.events_app)
+    worker.register(app)
 
 
 _register_trust_commands()

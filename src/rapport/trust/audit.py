@@ -59,6 +59,7 @@ ACTIONS = frozenset({
     "consent_ignored",
     "merge", "unmerge", "anomaly_lock", "unlock", "private_query", "budget_changed",
     "alert_resolved",
+    "event_suppressed",
 })
 
 

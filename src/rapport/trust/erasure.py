@@ -958,3 +958,8 @@ def _phones_still_held(session: Session, phones: set[str]) -> set[str]:
     for column in (Contact.phone, Contact.mobile, Lead.phone):
         held |= set(session.scalars(select(column).where(column.in_(sorted(phones)))))
     return held & phones
+
+
+# The data hub's stores register themselves here, so every erasure reaches them.
+import rapport.events.erasure_stores  # noqa: E402,F401
+import rapport.profiles.erasure  # noqa: E402,F401

@@ -18,9 +18,12 @@ from rapport.web.routes import (
     auth,
     board,
     consents,
+    health,
     home,
+    hub,
     inbox,
     privacy,
+    profiles,
     records,
     roles,
     security,
@@ -41,6 +44,6 @@ def mount(app: FastAPI, container: Container) -> None:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # Fixed paths first; the generic /{object_name} pages come last.
     for module in (auth, home, board, inbox, admin, accounts, roles, consents, privacy, audit,
-                   security, analytics, records):
+                   security, analytics, health, profiles, hub, records):
         app.include_router(module.router, include_in_schema=False)
     errors.install(app)

@@ -342,6 +342,10 @@ def record_page(object_name: str, record_id: int, request: Request, ui: UI,
         context["can_reveal"] = bool(record.masked) and display.actor.access.may_reveal()
         context["can_update"] = display.actor.access.allows(object_name, "update")
         context["can_delete"] = display.actor.access.allows(object_name, "delete")
+        if object_name in ("contacts", "leads"):  # the customer 360 of a stitched customer
+            from rapport.profiles.service import linked_profile_id
+
+            context["profile_id"] = linked_profile_id(session, object_name, record_id)
     return ui.render(request, "record.html", context, user=user)
 
 

@@ -1,0 +1,374 @@
+"""Reading profiles for people: access, masking, lookup, timeline and identity graph.
+
+Who may read a profile: whoever may read its linked contact or lead (through the record
+service, so record scope applies), or a role reading ``profiles`` with scope ``all``
+(administrators, auditors, privacy officers, integrations). Anyone else gets 404, as for a
+profile that does not exist. E-mail and phone values (identifiers, traits, event data) are
+shown the way the CRM shows the ``contact.email`` / ``contact.phone`` fields to that caller.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, cast
+
+import orjson
+from sqlalchemy import Table, and_, false, func, or_, select
+from sqlalchemy.orm import Session
+
+from rapport.crm import access
+from rapport.crm.custom_fields import custom_field_specs
+from rapport.crm.models import Activity
+from rapport.crm.registry import OBJECTS
+from rapport.errors import Forbidden, NotFound, ValidationFailed
+from rapport.events.hub_models import HubEvent, Source
+from rapport.identity.identifiers import MASKED_KINDS, Identifier
+from rapport.identity.models import Identity, MergeReview, ProfileMerge
+from rapport.profiles.models import Profile
+from rapport.trust.actor import Actor
+
+MAX_PAGE = 200
+MAX_GROUP = 10_000  # profiles merged into one survivor that a read follows
+
+
+class _Records(Protocol):
+    def get(self, session: Session, object_name: str, record_id: int, *, actor: Actor) -> Any: ...
+
+
+# ---- masking ---------------------------------------------------------------------------------
+
+
+def category_of_name(name: str) -> str | None:
+    """The data category of a trait or property by its name (email, phone, mobile...)."""
+    folded = name.casefold()
+    if "email" in folded or "e-mail" in folded:
+        return "contact.email"
+    if "phone" in folded or "mobile" in folded or folded in ("tel", "telephone"):
+        return "contact.phone"
+    return None
+
+
+def shown(actor: Actor, category: str | None, value: Any) -> Any:
+    """``value`` as ``actor`` may see values of ``category``: clear, masked or None (hidden)."""
+    if category is None or value in (None, ""):
+        return value
+    view = actor.access.field_view(category)
+    if view == "clear":
+        return value
+    if view == "hidden":
+        return None
+    return str(access.mask_value(category, value))
+
+
+def _mask_tree(actor: Actor, value: Any, category: str | None = None) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _mask_tree(actor, v, category_of_name(str(k)) or category)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_tree(actor, v, category) for v in value]
+    if category is not None:
+        return shown(actor, category, value)
+    if isinstance(value, str) and "@" in value:  # an address under an unexpected name
+        return shown(actor, "contact.email", value)
+    return value
+
+
+def identifier_value(actor: Actor, kind: str, value: str) -> str | None:
+    return cast(str | None, shown(actor, MASKED_KINDS.get(kind), value))
+
+
+# ---- access ----------------------------------------------------------------------------------
+
+
+def reads_all(actor: Actor) -> bool:
+    return actor.access.allows("profiles", "read") and actor.access.scope("profiles") == "all"
+
+
+def _reachable(records: _Records, session: Session, actor: Actor, profile: Profile) -> bool:
+    if reads_all(actor):
+        return True
+    for object_name, record_id in (("contacts", profile.contact_id), ("leads", profile.lead_id)):
+        if record_id is None:
+            continue
+        try:
+            records.get(session, object_name, record_id, actor=actor)
+        except (NotFound, Forbidden):  # out of scope, or no right on the object at all
+            continue
+        return True
+    return False
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The survivor of ``requested`` (itself when it was never merged)."""
+
+    requested: int
+    profile: Profile
+    chain: tuple[int, ...]  # the merged ids followed, requested first
+
+    @property
+    def merged(self) -> bool:
+        return self.requested != self.profile.id
+
+
+def resolve(session: Session, profile_id: int) -> Resolved:
+    chain: list[int] = []
+    current = session.get(Profile, profile_id)
+    while current is not None and current.merged_into_id is not None and len(chain) < 100:
+        chain.append(current.id)
+        current = session.get(Profile, current.merged_into_id)
+    if current is None:
+        raise NotFound(f"No profile with id {profile_id}")
+    return Resolved(profile_id, current, tuple(chain))
+
+
+def readable(records: _Records, session: Session, actor: Actor, profile_id: int) -> Resolved:
+    """The profile (followed to its survivor) if ``actor`` may read it; 404 otherwise."""
+    found = resolve(session, profile_id)
+    if not _reachable(records, session, actor, found.profile):
+        raise NotFound(f"No profile with id {profile_id}")
+    return found
+
+
+def group_ids(session: Session, profile_id: int) -> list[int]:
+    """The profile and every profile merged into it (directly or through others)."""
+    ids, frontier = [profile_id], [profile_id]
+    while frontier and len(ids) < MAX_GROUP:
+        frontier = list(session.scalars(select(Profile.id).where(Profile.merged_into_id.in_(frontier))))
+        ids += frontier
+    return ids
+
+
+def lookup(session: Session, identifier: Identifier) -> int:
+    profile_id = session.scalar(select(Identity.profile_id).where(
+        Identity.kind == identifier.kind, Identity.value == identifier.value))
+    if profile_id is None:
+        raise NotFound(f"No profile holds this {identifier.kind}")
+    return int(profile_id)
+
+
+# ---- shapes ----------------------------------------------------------------------------------
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def traits_json(actor: Actor, traits: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for name, entry in sorted(traits.items()):
+        if not isinstance(entry, Mapping):
+            continue
+        category = category_of_name(name)
+        value = _mask_tree(actor, entry.get("value"), category)
+        if category is not None and value is None:
+            continue  # hidden for this caller
+        out[name] = {"value": value, "source_id": entry.get("source"), "at": entry.get("at")}
+    return out
+
+
+def counters_json(counters: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in counters.items() if k != "recent_sessions"}
+
+
+def profile_json(actor: Actor, found: Resolved) -> dict[str, Any]:
+    p = found.profile
+    return {
+        "id": p.id,
+        "requested_id": found.requested,
+        "merged": found.merged,
+        "merged_from": list(found.chain),
+        "traits": traits_json(actor, p.traits or {}),
+        "counters": counters_json(p.counters or {}),
+        "channels": list(p.channels or []),
+        "journey_stage": p.journey_stage or "anonymous",
+        "first_seen": _time(p.first_seen),
+        "last_seen": _time(p.last_seen),
+        "contact_id": p.contact_id,
+        "lead_id": p.lead_id,
+        "last_event_id": p.last_event_id,
+        "version": p.version,
+        "created_at": _time(p.created_at),
+        "updated_at": _time(p.updated_at),
+    }
+
+
+# ---- timeline --------------------------------------------------------------------------------
+
+
+def _decode(cursor: str | None) -> tuple[datetime, int, int] | None:
+    if not cursor:
+        return None
+    try:
+        at, rank, item_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+        parsed = datetime.fromisoformat(at)
+        if parsed.tzinfo is None or rank not in (0, 1) or not isinstance(item_id, int):
+            raise ValueError("bad cursor")
+        return parsed, int(rank), item_id
+    except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
+        raise ValidationFailed("The timeline cursor is invalid; start again without it") from exc
+
+
+def _encode(at: datetime, rank: int, item_id: int) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([at.isoformat(), rank, item_id])).decode()
+
+
+def _before(column: Any, id_column: Any, rank: int, cursor: tuple[datetime, int, int] | None) -> Any:
+    """Rows after ``cursor`` in the order (time, rank, id) descending."""
+    if cursor is None:
+        return None
+    at, c_rank, c_id = cursor
+    same_time = (id_column < c_id) if rank == c_rank else (false() if rank > c_rank else None)
+    if same_time is None:
+        return column <= at
+    return or_(column < at, and_(column == at, same_time))
+
+
+EVENT_RANK, ACTIVITY_RANK = 1, 0
+
+
+def timeline(records: _Records, session: Session, actor: Actor, found: Resolved, *,
+             limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
+    """Events of the profile and of profiles merged into it, with the CRM activities of the
+    linked contact and lead, newest first; ``next_cursor`` pages on (keyset, stable)."""
+    position = _decode(cursor)
+    ids = group_ids(session, found.profile.id)
+    items: list[tuple[datetime, int, int, dict[str, Any]]] = []
+    stmt = select(HubEvent).where(HubEvent.profile_id.in_(ids))
+    condition = _before(HubEvent.timestamp, HubEvent.id, EVENT_RANK, position)
+    if condition is not None:
+        stmt = stmt.where(condition)
+    events = list(session.scalars(stmt.order_by(HubEvent.timestamp.desc(), HubEvent.id.desc())
+                                  .limit(limit + 1)))
+    source_names: dict[int, str] = {}
+    if events:
+        source_names = {row.id: row.name for row in session.execute(
+            select(Source.id, Source.name).where(Source.id.in_({e.source_id for e in events})))}
+    for e in events:
+        items.append((e.timestamp, EVENT_RANK, e.id, {
+            "kind": "event", "id": e.id, "at": e.timestamp.isoformat(), "type": e.type,
+            "name": e.name, "channel": e.channel, "source_id": e.source_id,
+            "source": source_names.get(e.source_id), "session_id": e.session_id,
+            "profile_id": e.profile_id,
+            "properties": _mask_tree(actor, e.properties or {}),
+            "traits": _mask_tree(actor, e.traits or {}) if e.type == "identify" else {},
+        }))
+    items += _activities(records, session, actor, found.profile, limit, position)
+    items.sort(key=lambda i: (i[0], i[1], i[2]), reverse=True)
+    page = items[:limit]
+    more = len(items) > limit
+    next_cursor = _encode(*page[-1][:3]) if more and page else None
+    return {"profile_id": found.profile.id, "items": [i[3] for i in page],
+            "next_cursor": next_cursor}
+
+
+def _activities(records: _Records, session: Session, actor: Actor, profile: Profile, limit: int,
+                position: tuple[datetime, int, int] | None) -> list[tuple[datetime, int, int, dict[str, Any]]]:
+    links = []
+    for object_name, record_id, column in (("contacts", profile.contact_id, Activity.contact_id),
+                                           ("leads", profile.lead_id, Activity.lead_id)):
+        if record_id is None or not actor.access.allows(object_name, "read"):
+            continue
+        try:
+            records.get(session, object_name, record_id, actor=actor)
+        except (NotFound, Forbidden):
+            continue
+        links.append(column == record_id)
+    if not links or not actor.access.allows("activities", "read"):
+        return []
+    spec = OBJECTS["activities"]
+    stmt = select(Activity).where(or_(*links))
+    scope = access.scope_clause(actor, spec, cast(Table, Activity.__table__))
+    if scope is not None:
+        stmt = stmt.where(scope)
+    condition = _before(Activity.occurred_at, Activity.id, ACTIVITY_RANK, position)
+    if condition is not None:
+        stmt = stmt.where(condition)
+    rows = list(session.scalars(stmt.order_by(Activity.occurred_at.desc(), Activity.id.desc())
+                                .limit(limit + 1)))
+    custom = custom_field_specs(session, "activities") if rows else {}
+    plan = access.field_plan(actor, spec, custom) if rows else None
+    out = []
+    for a in rows:
+        values = {"type": a.type, "direction": a.direction, "subject": a.subject, "body": a.body,
+                  "duration_seconds": a.duration_seconds, "owner_id": a.owner_id,
+                  "contact_id": a.contact_id, "lead_id": a.lead_id}
+        visible, _ = access.present(actor, spec, custom, values, plan)
+        out.append((a.occurred_at, ACTIVITY_RANK, a.id, {
+            "kind": "activity", "id": a.id, "at": a.occurred_at.isoformat(),
+            **{k: (str(v) if isinstance(v, access.Masked) else v) for k, v in visible.items()}}))
+    return out
+
+
+# ---- identity graph --------------------------------------------------------------------------
+
+
+def _merge_json(actor: Actor, m: ProfileMerge) -> dict[str, Any]:
+    return {"id": m.id, "winner_id": m.winner_id, "loser_id": m.loser_id, "at": _time(m.at),
+            "identifier_kind": m.identifier_kind,
+            "identifier_value": identifier_value(actor, m.identifier_kind, m.identifier_value),
+            "event_id": m.event_id, "identities_moved": len(m.moved_identity_ids or []),
+            "undone_at": _time(m.undone_at)}
+
+
+def review_json(actor: Actor, r: MergeReview) -> dict[str, Any]:
+    return {"id": r.id, "profile_a_id": r.profile_a_id, "profile_b_id": r.profile_b_id,
+            "identifier_kind": r.identifier_kind,
+            "identifier_value": identifier_value(actor, r.identifier_kind, r.identifier_value),
+            "reason": r.reason, "event_id": r.event_id, "status": r.status,
+            "created_at": _time(r.created_at), "resolved_at": _time(r.resolved_at),
+            "resolved_by": r.resolved_by}
+
+
+def identity_graph(session: Session, actor: Actor, found: Resolved) -> dict[str, Any]:
+    profile_id = found.profile.id
+    ids = group_ids(session, profile_id)
+    identities = []
+    for i in session.scalars(select(Identity).where(Identity.profile_id == profile_id)
+                             .order_by(Identity.first_seen, Identity.id)):
+        kind, _, slot = i.kind.partition("#")
+        identities.append({
+            "id": i.id, "kind": kind, "value": identifier_value(actor, kind, i.value),
+            "first_seen": _time(i.first_seen), "first_event_id": i.first_event_id,
+            **({"fingerprint_link": int(slot)} if slot.isdigit() else {}),
+        })
+    merges = session.scalars(select(ProfileMerge).where(or_(
+        ProfileMerge.winner_id.in_(ids), ProfileMerge.loser_id == profile_id)).order_by(ProfileMerge.id.desc()))
+    reviews = session.scalars(select(MergeReview).where(
+        MergeReview.status == "open",
+        or_(MergeReview.profile_a_id.in_(ids), MergeReview.profile_b_id.in_(ids))).order_by(MergeReview.id))
+    return {
+        "profile_id": profile_id,
+        "merged_profiles": [i for i in ids if i != profile_id],
+        "identities": identities,
+        "merges": [_merge_json(actor, m) for m in merges],
+        "reviews": [review_json(actor, r) for r in reviews],
+    }
+
+
+def list_reviews(session: Session, actor: Actor, *, status: str = "open", limit: int = 50,
+                 after: int | None = None) -> dict[str, Any]:
+    stmt = select(MergeReview).where(MergeReview.status == status)
+    if after is not None:
+        stmt = stmt.where(MergeReview.id > after)
+    rows = list(session.scalars(stmt.order_by(MergeReview.id).limit(limit + 1)))
+    page = rows[:limit]
+    total = session.scalar(select(func.count()).select_from(MergeReview).where(MergeReview.status == status))
+    return {"items": [review_json(actor, r) for r in page], "count": int(total or 0),
+            "next_cursor": str(page[-1].id) if len(rows) > limit and page else None}
+
+
+def linked_profile_id(session: Session, object_name: str, record_id: int) -> int | None:
+    """The live profile linked to a contact or lead (the oldest, if several are)."""
+    column = Profile.contact_id if object_name == "contacts" else Profile.lead_id if object_name == "leads" else None
+    if column is None:
+        return None
+    return session.scalar(select(Profile.id).where(column == record_id, Profile.merged_into_id.is_(None))
+                          .order_by(Profile.id).limit(1))
+
+
+def profiles_of(session: Session, ids: Iterable[int]) -> dict[int, Profile]:
+    return {p.id: p for p in session.scalars(select(Profile).where(Profile.id.in_(list(ids))))}
