@@ -10,6 +10,8 @@ Phases (each prints a line; the last line of output is one JSON object):
   email/phone, document reads with dwell time and print, app screens, point-of-sale orders),
   with junk identifiers, duplicates (a repeated messageId) and bad events (no identity, an
   unparseable timestamp), batched per source like an SDK does (100 events a batch).
+  ``sentAt`` is stamped when the events are generated, so on a long run the clock skew the
+  collector measures grows with the time an event waited in the client.
 - floor: the same batch bodies decoded with ``orjson.loads`` and written with one
   ``executemany`` INSERT and a commit per batch into an events-shaped table (same columns,
   unique key and indexes) in the same kind of store, with the same SQLite pragmas.
@@ -64,6 +66,7 @@ PG_BENCH_DB = "rapport_bench_ingest"
 NATS_URL = os.environ.get("RAPPORT_BENCH_NATS_URL", "nats://127.0.0.1:4222")
 SOURCES = (("bench-web", "web"), ("bench-app", "app"), ("bench-pos", "pos"))
 BATCH_EVENTS = 100
+STAGGER = 1.0  # seconds between starting two workers (two at the same instant: see docs)
 PARTITIONS = 16
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # the pragmas rapport.db.engine sets on every SQLite connection
@@ -433,8 +436,8 @@ def server(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]
         errors.close()
 
 
-def start_worker(env: dict[str, str], index: int) -> subprocess.Popen[bytes]:
-    out = (OUT / f"ingest-worker-{index}.log").open("wb")
+def start_worker(env: dict[str, str], index: int, tag: str) -> subprocess.Popen[bytes]:
+    out = (OUT / f"ingest-worker-{tag}-{index}.log").open("wb")
     return subprocess.Popen(  # noqa: S603
         [str(BIN / "rapport"), "worker"], env=env, stdout=out, stderr=subprocess.STDOUT)
 
@@ -736,7 +739,11 @@ def nats_drain(batches: list[Batch], workers: int, args: argparse.Namespace,
         pg0, nats0 = cpu_by_name("postgres"), cpu_by_name("nats-server")
         server0 = cpu_seconds(proc.pid)
         started = time.perf_counter()
-        procs = [start_worker(env, i) for i in range(workers)]
+        procs = []
+        for i in range(workers):  # one after the other, as an operator starts them
+            procs.append(start_worker(env, i, f"{workers}{'k' if kill_after else ''}"))
+            if i + 1 < workers:
+                time.sleep(STAGGER)
         cpu_workers = [0.0] * workers
         takeover: dict[str, Any] | None = None
         if kill_after is not None:

@@ -45,6 +45,28 @@ effects = Table(
 )
 
 
+def run_sync(coro):  # type: ignore[no-untyped-def]
+    """``asyncio.run`` on a thread of its own: the browser tests' Playwright keeps an event
+    loop running on the main thread for the whole session."""
+    import asyncio
+    import threading
+
+    result: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]  # type: ignore[misc]
+    return result.get("value")
+
+
 def create_effects_table(engine: Engine) -> None:
     """The effect table, created if missing and emptied (PostgreSQL schemas are reused)."""
     test_metadata.create_all(engine)
@@ -85,8 +107,8 @@ def store_events(session_factory: sessionmaker[Session], settings: Settings, sou
         rows.append({
             "source_id": source_id, "message_id": uuid.uuid4().hex, "type": "track",
             "name": "Page Viewed", "user_id": user, "timestamp": received,
-            "received_at": received, "channel": "api", "fingerprint": "fp-test",
-            "session_id": "s-test", "properties": {"n": n}, "traits": {}, "context": {},
+            "received_at": received, "channel": "api", "fingerprint": f"fp-{user}",
+            "session_id": f"s-{user}", "properties": {"n": n}, "traits": {}, "context": {},
             "partition": partition_of(customer_key(user, None), settings.hub_partitions),
         })
     with session_factory() as session:

@@ -167,3 +167,19 @@ def test_partition_ranges_are_parsed_and_checked() -> None:
         parse_partitions("12-16", 16)
     with pytest.raises(ValueError, match="range like 0-7"):
         parse_partitions("a-b", 16)
+
+
+def test_the_server_lifespan_runs_the_processors_with_the_in_process_bus(hub: Container) -> None:
+    """``rapport serve`` (relay on): published events are processed without anyone draining."""
+    from fastapi.testclient import TestClient
+
+    from rapport.api.app import create_app
+
+    app = create_app(hub, run_outbox_relay=True)
+    with TestClient(app):
+        source = make_source(hub.session_factory)
+        refs = store_events(hub.session_factory, hub.settings, source, 60)
+        hub.event_bus.publish(refs)
+        assert wait_for(lambda: pending_count(hub.session_factory) == 0, timeout=20)
+    assert unlinked_count(hub.session_factory) == 0
+    assert profile_event_total(hub.session_factory) == 60

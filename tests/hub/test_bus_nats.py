@@ -6,7 +6,6 @@ them afterwards.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
 import threading
@@ -27,6 +26,7 @@ from tests.hub.bus_support import (
     fake_process,
     make_source,
     pending_count,
+    run_sync,
     store_events,
     wait_for,
 )
@@ -36,7 +36,7 @@ from tests.hub.bus_support import (
 def bus_name(nats_url: str) -> Iterator[str]:
     name = "t" + uuid.uuid4().hex[:10]
     yield name
-    asyncio.run(delete_all(nats_url, NatsNames(name)))
+    run_sync(delete_all(nats_url, NatsNames(name)))
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def test_a_redelivered_event_changes_nothing(hub: Container, nats_url: str) -> N
     with Worker(hub, nats_url, lease_ttl=3.0) as worker:
         assert wait_for(lambda: pending_count(hub.session_factory) == 0, timeout=30)
         # the same ids again, past JetStream's duplicate window (new message ids)
-        asyncio.run(_publish_raw(nats_url, bus.names, [(r.id, r.partition) for r in refs]))
+        run_sync(_publish_raw(nats_url, bus.names, [(r.id, r.partition) for r in refs]))
         assert wait_for(lambda: worker.delivered >= 100, timeout=30)
     assert effect_counts(hub.session_factory) == {ref.id: 1 for ref in refs}
 

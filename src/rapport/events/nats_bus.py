@@ -542,12 +542,12 @@ class NatsWorker:
 
     async def _lease_loop(self, js: JetStreamContext, kv: KeyValue) -> None:
         while True:
-            try:
-                await self._tick(js, kv)
+            try:  # bounded: a hung request must not freeze lease upkeep silently
+                await asyncio.wait_for(self._tick(js, kv), timeout=self.lease_ttl)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("lease refresh failed (%s); retrying", exc)
+                log.warning("lease refresh failed (%s: %s); retrying", type(exc).__name__, exc)
             await asyncio.sleep(self.lease_ttl / 3)
 
     async def _tick(self, js: JetStreamContext, kv: KeyValue) -> None:
@@ -566,7 +566,7 @@ class NatsWorker:
             else:
                 lease.revision = result
                 lease.valid_until = started + self.lease_ttl - 1.0
-        members = sum(1 for key in await kv.keys() if key.startswith("m."))
+        members = await self._members(js, kv)
         share = math.ceil(len(self.allowed) / max(members, 1))
         active = [p for p, lease in self.leases.items() if not lease.lost and not lease.releasing]
         if len(active) > share:
@@ -587,6 +587,21 @@ class NatsWorker:
             self.leases[partition] = lease
             lease.task = asyncio.create_task(self._consume(js, kv, lease))
             log.info("worker %s took partition %s", self.owner, partition)
+
+    async def _members(self, js: JetStreamContext, kv: KeyValue) -> int:
+        """Live workers: member keys present (not deleted). One stream-info request and a get
+        per member, rather than ``kv.keys()``, whose watcher can wait forever when keys expire
+        while it reads."""
+        prefix = f"$KV.{self.names.bucket}."
+        info = await js.stream_info(f"KV_{self.names.bucket}", subjects_filter=f"{prefix}m.>")
+        live = 0
+        for subject in (info.state.subjects or {}):
+            try:
+                await kv.get(subject[len(prefix):])
+                live += 1
+            except nats.js.errors.KeyNotFoundError:
+                pass
+        return max(live, 1)
 
     async def _claim(self, kv: KeyValue, partition: int, value: bytes) -> int | None:
         try:
@@ -629,6 +644,8 @@ class NatsWorker:
                 try:
                     await loop.run_in_executor(self._executor, self.runner.run_ids, partition, ids)
                 except LeaseLost:
+                    log.warning("lease of partition %s ran out before the commit; batch "
+                                "rolled back and handed back", partition)
                     await _nak(msgs)
                     break
                 except Exception as exc:
