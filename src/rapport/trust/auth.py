@@ -748,13 +748,21 @@ def list_tokens(session: Session, user_id: int) -> list[TokenInfo]:
 def revoke_token(session: Session, secret: str, user_id: int, token_id: int, *,
                  actor_user_id: int | None = None) -> None:
     """Revoke one of the user's tokens (another user's id answers 404)."""
-    row = session.get(ApiToken, token_id)
+    _revoke_own(session, secret, ApiToken, token_id, user_id, actor_user_id,
+                "token", "token_revoked")
+
+
+def _revoke_own(session: Session, secret: str, model: type[ApiToken] | type[UserSession],
+                row_id: int, user_id: int, actor_user_id: int | None, noun: str,
+                action: str) -> None:
+    """Set ``revoked_at`` on one of the user's live tokens or sessions, audited; 404 else."""
+    row: ApiToken | UserSession | None = session.get(model, row_id)
     if row is None or row.user_id != user_id or row.revoked_at is not None:
-        raise NotFound(f"No token {token_id}")
+        raise NotFound(f"No {noun} {row_id}")
     row.revoked_at = utcnow()
-    audit.append(session, secret, "token_revoked",
+    audit.append(session, secret, action,
                  actor=audit.actor_ref(actor_user_id if actor_user_id is not None else user_id),
-                 target=f"api_tokens:{row.id}", details={"user": user_id})
+                 target=f"{model.__tablename__}:{row.id}", details={"user": user_id})
     session.flush()
 
 
@@ -883,14 +891,8 @@ def list_sessions(session: Session, user_id: int, current_raw: str | None = None
 def revoke_session(session: Session, secret: str, user_id: int, session_id: int, *,
                    actor_user_id: int | None = None) -> None:
     """End one of the user's sessions (another user's id, or an ended one, answers 404)."""
-    row = session.get(UserSession, session_id)
-    if row is None or row.user_id != user_id or row.revoked_at is not None:
-        raise NotFound(f"No session {session_id}")
-    row.revoked_at = utcnow()
-    audit.append(session, secret, "session_revoked",
-                 actor=audit.actor_ref(actor_user_id if actor_user_id is not None else user_id),
-                 target=f"user_sessions:{row.id}", details={"user": user_id})
-    session.flush()
+    _revoke_own(session, secret, UserSession, session_id, user_id, actor_user_id,
+                "session", "session_revoked")
 
 
 def revoke_user_sessions(session: Session, user_id: int, *, keep_raw: str | None = None) -> int:

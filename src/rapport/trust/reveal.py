@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rapport.config import Settings
@@ -82,8 +82,3 @@ def reveal_fields(
                  network=actor.network,
                  details={"object": spec.name, "fields": sorted(fields), "count": len(fields)})
     return out
-
-
-def reveals_used(session: Session, user_id: int) -> int:
-    return int(session.scalar(select(func.count()).select_from(AuditEntry).where(
-        AuditEntry.actor == audit.actor_ref(user_id), AuditEntry.action == "reveal")) or 0)

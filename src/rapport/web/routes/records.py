@@ -339,7 +339,6 @@ def record_page(object_name: str, record_id: int, request: Request, ui: UI,
         context["timeline"], context["timeline_more"] = timeline_entries(
             session, records, display, spec, record, custom
         )
-        context["can_reveal"] = bool(record.masked) and display.actor.access.may_reveal()
         context["can_update"] = display.actor.access.allows(object_name, "update")
         context["can_delete"] = display.actor.access.allows(object_name, "delete")
         if object_name in ("contacts", "leads"):  # the customer 360 of a stitched customer
