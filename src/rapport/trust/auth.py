@@ -20,7 +20,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -756,7 +756,7 @@ def _revoke_own(session: Session, secret: str, model: type[ApiToken] | type[User
                 row_id: int, user_id: int, actor_user_id: int | None, noun: str,
                 action: str) -> None:
     """Set ``revoked_at`` on one of the user's live tokens or sessions, audited; 404 else."""
-    row: ApiToken | UserSession | None = session.get(model, row_id)
+    row = cast(ApiToken | UserSession | None, session.get(model, row_id))
     if row is None or row.user_id != user_id or row.revoked_at is not None:
         raise NotFound(f"No {noun} {row_id}")
     row.revoked_at = utcnow()
