@@ -72,7 +72,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # the pragmas rapport.db.engine sets on every SQLite connection
 SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "secure_delete=ON",
                   "busy_timeout=10000", "cache_size=-200000", "temp_store=MEMORY",
-                  "mmap_size=1073741824")
+                  "mmap_size=1073741824", "wal_autocheckpoint=10000")
 
 
 def log(message: str) -> None:
@@ -287,7 +287,7 @@ def floor_rows(source_id: int, body: bytes, received: str) -> list[tuple[Any, ..
     rows = []
     for e in orjson.loads(body)["batch"]:
         ctx = e.get("context") or {}
-        key = f"u:{e['userId']}" if e.get("userId") else f"a:{e.get('anonymousId') or ''}"
+        key = f"a:{e['anonymousId']}" if e.get("anonymousId") else f"u:{e.get('userId') or ''}"
         rows.append((
             source_id, e.get("messageId"), e.get("type"), e.get("event") or e.get("name"),
             e.get("userId"), e.get("anonymousId"), e.get("timestamp"), e.get("sentAt"), received,

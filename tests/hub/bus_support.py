@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from rapport.config import Settings
 from rapport.events.hub_bus import StoredEventRef
 from rapport.events.hub_models import HubEvent, Source
-from rapport.events.partitioning import customer_key, partition_of
+from rapport.events.partitioning import partition_key, partition_of
 
 test_metadata = MetaData()
 effects = Table(
@@ -109,7 +109,7 @@ def store_events(session_factory: sessionmaker[Session], settings: Settings, sou
             "name": "Page Viewed", "user_id": user, "timestamp": received,
             "received_at": received, "channel": "api", "fingerprint": f"fp-{user}",
             "session_id": f"s-{user}", "properties": {"n": n}, "traits": {}, "context": {},
-            "partition": partition_of(customer_key(user, None), settings.hub_partitions),
+            "partition": partition_of(partition_key(user, None), settings.hub_partitions),
         })
     with session_factory() as session:
         ids = list(session.scalars(

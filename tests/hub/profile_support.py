@@ -14,7 +14,7 @@ from sqlalchemy import select
 from rapport.bootstrap import Container
 from rapport.events import sources
 from rapport.events.hub_models import HubEvent
-from rapport.events.partitioning import customer_key, partition_of
+from rapport.events.partitioning import partition_key, partition_of
 from rapport.events.pipeline import BatchOutcome, process_events
 from rapport.identity.models import Identity, MergeReview, ProfileMerge
 from rapport.profiles.models import Profile
@@ -49,7 +49,7 @@ def event(source_id: int, type: str = "track", *, name: str | None = None,  # no
         fingerprint=fingerprint or "fp-" + uuid.uuid4().hex[:12],
         fingerprint_derived=fingerprint_derived, session_id=session_id,
         properties=properties or {}, traits=traits or {}, context=context or {},
-        partition=partition_of(customer_key(user_id, anonymous_id), 16),
+        partition=partition_of(partition_key(user_id, anonymous_id), 16),
     )
 
 

@@ -14,12 +14,13 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from rapport.bootstrap import Container
 from rapport.events import collector as core
 from rapport.events.hub_bus import InProcessEventBus
 from rapport.events.hub_models import DeadLetter, HubEvent
-from rapport.events.partitioning import customer_key, partition_of
+from rapport.events.partitioning import partition_key, partition_of
 from tests.hub.collector_support import (  # noqa: F401 - fixtures
     Keyed,
     basic,
@@ -83,7 +84,7 @@ def test_each_segment_call_from_the_docs_is_stored(
     assert event.context["device"]["fingerprint"] == event.fingerprint
     assert event.session_id
     assert event.context["session"]["id"] == event.session_id
-    assert event.partition == partition_of(customer_key("019mr8mf4r", None),
+    assert event.partition == partition_of(partition_key("019mr8mf4r", None),
                                            container.settings.hub_partitions)
     if call == "track":
         assert event.name == "Item Purchased"
@@ -125,6 +126,32 @@ def test_the_published_refs_are_what_was_stored(
                    headers=basic(web_source.key))
 
     assert bus.published - before == 2
+
+
+def test_a_visitors_events_before_and_after_identify_share_a_partition(
+    container: Container, web_source: Keyed
+) -> None:
+    """The partition follows the device's anonymousId, which Segment clients keep sending
+    after identify; so one processor sees the whole journey and none races another."""
+    anonymous = {"anonymousId": "a-7f3e", "userId": None}
+    _ingest(container, web_source, [
+        {"type": "page", "name": "Pricing", "anonymousId": "a-7f3e", "messageId": "v-1"},
+        {"type": "identify", "anonymousId": "a-7f3e", "userId": "cust-9", "messageId": "v-2",
+         "traits": {"email": "ana@example.com"}},
+        {"type": "track", "event": "Viewed", "anonymousId": "a-7f3e", "userId": "cust-9",
+         "messageId": "v-3"},
+        {"type": "track", "event": "Viewed", "anonymousId": "null", "userId": "cust-9",
+         "messageId": "v-4"},
+    ])
+    with container.session_factory() as session:
+        partitions = dict(session.execute(
+            select(HubEvent.message_id, HubEvent.partition).where(
+                HubEvent.message_id.in_(["v-1", "v-2", "v-3", "v-4"]))).all())
+    count = container.settings.hub_partitions
+    visitor = partition_of(partition_key(None, anonymous["anonymousId"]), count)
+    assert partitions["v-1"] == partitions["v-2"] == partitions["v-3"] == visitor
+    # a junk anonymous id ("null") is no device: the user id picks the partition
+    assert partitions["v-4"] == partition_of(partition_key("cust-9", None), count)
 
 
 # ---- authentication ----------------------------------------------------------------------

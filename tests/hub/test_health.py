@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from rapport.bootstrap import Container
 from rapport.crm.models import Contact, CustomFieldDefinition
 from rapport.errors import Forbidden, NotFound, ValidationFailed
+from rapport.events import collector
 from rapport.events.hub_models import DeadLetter, HubEvent, Source
 from rapport.governance import health
 from rapport.identity.models import Identity, MergeReview, ProfileMerge
@@ -158,25 +159,31 @@ def test_suppressed_events_of_erased_people_are_not_counted_as_invalid(
     assert web_figures.validity_rate == 0.5
 
 
-def test_duplicate_figures_are_null_until_the_collector_records_duplicates(
-    container: Container, hub: dict[str, int], monkeypatch: pytest.MonkeyPatch
+def test_duplicates_the_collector_turned_away_are_counted_per_source(
+    container: Container, hub: dict[str, int]
 ) -> None:
     report = _report(container)
-    assert report.duplicates_recorded is False
-    assert report.overall.duplicates is None
-    assert report.overall.duplicate_rate is None
-    from rapport.events import collector
-
-    monkeypatch.setattr(collector, "RECORDS_DUPLICATES", True, raising=False)
+    assert (report.overall.duplicates, report.overall.duplicate_rate) == (0, 0.0)
+    message = {"type": "track", "event": "Viewed", "anonymousId": "a-dup", "messageId": "dup-1",
+               "timestamp": _ago(hours=1).isoformat()}
     with container.uow() as uow:
         web = uow.session.get(Source, hub["web"])
-        _dead(uow.session, web, "duplicate", _ago(hours=1))
+        assert web is not None
+        first = collector.ingest(uow.session, container.settings, web, [message],
+                                 received_at=_ago(hours=1))
+        again = collector.ingest(uow.session, container.settings, web, [message, message],
+                                 received_at=_ago(hours=3))
         uow.commit()
+    assert (first.accepted, again.duplicates) == (1, 2)
     report = _report(container)
     web_figures = _by_name(report)["web"]
-    assert (web_figures.duplicates, web_figures.duplicate_rate) == (1, 0.25)  # 1 of 3 + 1
+    assert (web_figures.events, web_figures.duplicates) == (4, 2)
+    assert web_figures.duplicate_rate == round(2 / 6, 4)
     assert web_figures.dead_letters == 3  # a duplicate is not an invalid event
-    assert report.overall.duplicates == 1
+    assert report.overall.duplicates == 2
+    assert _by_name(report)["pos"].duplicates == 0
+    recent = _report(container, hours=2)  # the count of 09:00-10:00 is outside 10:00-12:00
+    assert recent.overall.duplicates == 0
 
 
 def test_late_events_follow_the_configurable_threshold(

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
+from sqlalchemy import select
 
 from rapport.bootstrap import Container
 from rapport.identity.identifiers import is_junk
+from rapport.identity.models import Identity
 from rapport.trust import consent
 from rapport.trust.actor import SYSTEM
 from tests.hub.profile_support import (
+    T0,
     event,
     identities,
     ingest,
@@ -221,3 +226,28 @@ def test_events_of_a_person_who_withdrew_analytics_consent_stay_out_of_the_profi
     assert kept.processed_at is not None
     assert kept.profile_id is None
     assert profile_id_of(container, "anonymous_id", "a-new") is None
+
+
+def _last_seen(container: Container, kind: str, value: str) -> datetime:
+    with container.session_factory() as session:
+        found = session.scalar(select(Identity.last_seen).where(Identity.kind == kind,
+                                                                Identity.value == value))
+    assert found is not None
+    return found
+
+
+def test_an_identitys_last_seen_follows_its_newest_event_in_hourly_steps(
+    container: Container, web: int
+) -> None:
+    ingest(container, event(web, "page", anonymous_id="a-5", at=T0),
+           event(web, "page", anonymous_id="a-5", at=T0 + timedelta(minutes=20)))
+    assert _last_seen(container, "anonymous_id", "a-5") == T0 + timedelta(minutes=20)
+
+    ingest(container, event(web, "page", anonymous_id="a-5", at=T0 + timedelta(minutes=50)))
+    assert _last_seen(container, "anonymous_id", "a-5") == T0 + timedelta(minutes=20)  # < 1 h on
+
+    ingest(container, event(web, "page", anonymous_id="a-5", at=T0 + timedelta(hours=3)))
+    assert _last_seen(container, "anonymous_id", "a-5") == T0 + timedelta(hours=3)
+
+    ingest(container, event(web, "page", anonymous_id="a-5", at=T0 - timedelta(days=1)))
+    assert _last_seen(container, "anonymous_id", "a-5") == T0 + timedelta(hours=3)  # late event

@@ -23,6 +23,7 @@ from rapport.api.problems import problem
 from rapport.api.responses import JSONResponse
 from rapport.bootstrap import Container
 from rapport.db.base import utcnow
+from rapport.db.engine import writer_lock
 from rapport.errors import RapportError
 from rapport.events import collector, sources
 
@@ -94,7 +95,7 @@ def _collect(container: Container, call: str, body: bytes, parsed: Any, malforme
              key: str | None, client_ip: str | None, user_agent: str | None) -> Response:
     received_at = utcnow()
     settings = container.settings
-    with container.uow() as uow:
+    with writer_lock(container.engine), container.uow() as uow:
         source = sources.authenticate(uow.session, key)
         problem_text = (f"The body is not valid JSON: {malformed}" if malformed is not None
                         else _BAD_BATCH if call == "batch" and not (

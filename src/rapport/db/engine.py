@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
+from contextlib import AbstractContextManager, nullcontext
 from decimal import Decimal
 from typing import Any
 
@@ -47,6 +50,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA cache_size=-200000")
             cursor.execute("PRAGMA temp_store=MEMORY")
             cursor.execute("PRAGMA mmap_size=1073741824")
+            # checkpoint every ~40 MB of WAL, not 4 MB: pages the hub rewrites often (profiles,
+            # index pages) reach the main file once per checkpoint (docs/benchmarks.md)
+            cursor.execute("PRAGMA wal_autocheckpoint=10000")
             cursor.close()
 
         return engine
@@ -54,6 +60,28 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_WRITERS_GUARD = threading.Lock()
+
+
+def writer_lock(engine: Engine) -> AbstractContextManager[Any]:
+    """Hold while a write transaction runs, on SQLite; a no-op on PostgreSQL.
+
+    SQLite has one writer per file. Threads of one process that wait for it in SQLite's busy
+    handler sleep in growing steps (up to 100 ms) and miss the moment it frees, so the hot
+    writers of the data hub (collector requests, embedded processors) queue on this lock
+    instead and take the file's lock the instant the previous one commits. Other processes,
+    and writers that do not take it, still wait in the busy handler.
+    """
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    with _WRITERS_GUARD:
+        lock = _WRITERS.get(engine)
+        if lock is None:
+            lock = _WRITERS[engine] = threading.Lock()
+    return lock
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

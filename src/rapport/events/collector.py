@@ -29,13 +29,14 @@ from rapport.crm.normalise import normalise_email, normalise_phone
 from rapport.db.base import utcnow
 from rapport.events.envelope import Arrival, Envelope, Refused, dump, fast_keyed_hash, normalise
 from rapport.events.hub_bus import StoredEventRef
-from rapport.events.hub_models import DeadLetter, EventSession, HubEvent, Source
-from rapport.events.partitioning import customer_key, partition_of
+from rapport.events.hub_models import DeadLetter, DuplicateCount, EventSession, HubEvent, Source
+from rapport.events.partitioning import customer_key, partition_key, partition_of
 from rapport.trust import audit, suppression
 
 EVENTS = cast(Table, HubEvent.__table__)
 DEAD_LETTERS = cast(Table, DeadLetter.__table__)
 SESSIONS = cast(Table, EventSession.__table__)
+DUPLICATES = cast(Table, DuplicateCount.__table__)
 SUPPRESSED_CODE = "suppressed"
 SUPPRESSED_REASON = ("this person asked to be erased: the event was dropped and its payload "
                      "not kept")
@@ -367,7 +368,7 @@ def _row(source_id: int, env: Envelope, received_at: datetime, partitions: int) 
         "fingerprint_derived": env.fingerprint_derived, "session_id": env.session_id,
         "session_derived": env.session_derived, "properties": env.properties,
         "traits": env.traits, "context": env.context,
-        "partition": partition_of(customer_key(env.user_id, env.anonymous_id), partitions),
+        "partition": partition_of(partition_key(env.user_id, env.anonymous_id), partitions),
     }
 
 
@@ -502,7 +503,18 @@ def _process(
                     Source.last_event_at.is_(None), Source.last_event_at < received - FRESHNESS))
                 .values(last_event_at=received))
     result = IngestResult(outcomes=[outcomes[i] for i in sorted(outcomes)], stored=stored)
+    if result.duplicates:
+        _count_duplicates(session, source.id, received, result.duplicates)
     return result, refusals
+
+
+def _count_duplicates(session: Session, source_id: int, received: datetime, count: int) -> None:
+    """Add to the source's duplicate count of the hour (the data-health duplicate rate)."""
+    hour = received.replace(minute=0, second=0, microsecond=0)
+    module: Any = postgresql if _dialect(session) == "postgresql" else sqlite
+    stmt = module.insert(DUPLICATES).values(source_id=source_id, hour=hour, count=count)
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=["source_id", "hour"], set_={"count": DUPLICATES.c.count + count}))
 
 
 def _message_id_of(item: Any) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rapport.db.base import (
@@ -64,6 +64,9 @@ class HubEvent(IdMixin, Base):
     __table_args__ = (
         UniqueConstraint("source_id", "message_id", name="uq_events_source_message"),
         Index("ix_events_pending", "partition", "processed_at", "id"),
+        # the embedded processor's queue: only the waiting events, in id order
+        Index("ix_events_unprocessed", "id", sqlite_where=text("processed_at IS NULL"),
+              postgresql_where=text("processed_at IS NULL")),
         Index("ix_events_profile_time", "profile_id", "timestamp"),
         Index("ix_events_received", "received_at"),
     )
@@ -78,6 +81,9 @@ class DeadLetter(IdMixin, Base):
     code: Mapped[str] = mapped_column(String(60), index=True, info=info("system.event"))
     reason: Mapped[str] = mapped_column(Text, info=info("system.event"))
     payload: Mapped[str] = mapped_column(Text, info=info("event.raw"))
+    # None: the payload is an event; "webhook"/"mqtt": the source's own payload, which a
+    # replay maps again with the source's mapping
+    payload_format: Mapped[str | None] = mapped_column(String(12), info=info("system.event"))
     message_id: Mapped[str | None] = mapped_column(String(200), info=info("system.event"))
     status: Mapped[str] = mapped_column(String(12), default="open", index=True, info=info("system.event"))
     attempts: Mapped[int] = mapped_column(Integer, default=0, info=info("system.event"))
@@ -92,3 +98,13 @@ class EventSession(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True, info=info("system.event"))
     session_id: Mapped[str] = mapped_column(String(64), info=info("device.session"))
     last_at: Mapped[datetime] = mapped_column(UtcDateTime, info=info("system.time"))
+
+
+class DuplicateCount(Base):
+    """Repeated messageIds one source sent in one hour: the collector answers them as no-ops
+    and stores nothing else of them, so this count is the duplicate rate's only trace."""
+
+    __tablename__ = "event_duplicates"
+    source_id: Mapped[int] = mapped_column(IdType, ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True, info=info("system.reference"))
+    hour: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True, info=info("system.time"))
+    count: Mapped[int] = mapped_column(Integer, default=0, info=info("system.event"))

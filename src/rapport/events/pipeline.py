@@ -19,12 +19,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, bindparam, select, text, update
+from sqlalchemy import Table, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from rapport.config import Settings
+from rapport.db.among import among
 from rapport.db.base import utcnow
+from rapport.db.bulk import update_rows
 from rapport.events.hub_models import HubEvent
 from rapport.identity.identifiers import Identifier, alias_previous_id, event_identifiers
 from rapport.identity.stitching import Stitcher
@@ -53,7 +55,8 @@ def _unprocessed(session: Session, events: Sequence[HubEvent]) -> list[HubEvent]
         return []
     open_ids: set[int] = set()
     for chunk in chunks(sorted({e.id for e in candidates})):
-        stmt = select(_EVENTS.c.id).where(_EVENTS.c.id.in_(chunk), _EVENTS.c.processed_at.is_(None))
+        stmt = select(_EVENTS.c.id).where(among(session, _EVENTS.c.id, chunk),
+                                          _EVENTS.c.processed_at.is_(None))
         if lock_rows(session):
             stmt = stmt.with_for_update()
         open_ids |= set(session.scalars(stmt))
@@ -97,8 +100,8 @@ def process_events(session: Session, settings: Settings, events: Sequence[HubEve
             "WHERE events.id = v.id"),
             {"at": now, "ids": [r["eid"] for r in rows], "pids": [r["pid"] for r in rows]})
     else:
-        session.execute(update(_EVENTS).where(_EVENTS.c.id == bindparam("eid"))
-                        .values(profile_id=bindparam("pid"), processed_at=bindparam("at")), rows)
+        update_rows(session, _EVENTS, [{"id": r["eid"], "profile_id": r["pid"], "processed_at": now}
+                                       for r in rows])
     for event, row in zip(pending, rows, strict=True):
         set_committed_value(event, "profile_id", row["pid"])
         set_committed_value(event, "processed_at", now)

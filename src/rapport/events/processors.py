@@ -21,10 +21,11 @@ from typing import Any, cast
 import orjson
 from sqlalchemy import Select, select, text, update
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, defer, sessionmaker
 
 from rapport.config import Settings
 from rapport.db.base import utcnow
+from rapport.db.engine import writer_lock
 from rapport.events.hub_bus import InProcessEventBus
 from rapport.events.hub_models import DeadLetter, HubEvent
 
@@ -68,16 +69,23 @@ def parse_partitions(spec: str | None, partitions: int) -> list[int]:
     return sorted(chosen)
 
 
-def lock_partition(session: Session, partition: int) -> None:
-    """Serialise batches of one partition across threads and processes (the fence)."""
+def lock_partition(session: Session, partition: int | Sequence[int]) -> None:
+    """Serialise batches of one partition (or several) across threads and processes (the
+    fence); several partitions are locked in ascending order, so two callers cannot deadlock."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key, :partition)"),
-                        {"key": PARTITION_LOCK_KEY, "partition": partition})
+        for number in sorted({partition} if isinstance(partition, int) else set(partition)):
+            session.execute(text("SELECT pg_advisory_xact_lock(:key, :partition)"),
+                            {"key": PARTITION_LOCK_KEY, "partition": number})
     elif dialect == "sqlite":
         # A write statement takes SQLite's write lock before the pending rows are read, so two
         # processes on one file cannot both read an event as pending (matches no row).
         session.execute(update(HubEvent).where(HubEvent.id == -1).values(partition=HubEvent.partition))
+
+
+# Columns no processing step reads (loaded on access if one does): fewer values to decode.
+_UNREAD = (defer(HubEvent.message_id), defer(HubEvent.sent_at), defer(HubEvent.received_at),
+           defer(HubEvent.skew_ms), defer(HubEvent.session_derived))
 
 
 class BatchRunner:
@@ -111,6 +119,18 @@ class BatchRunner:
         )
         return self._run(partition, stmt)
 
+    def run_pending_across(self, partitions: Sequence[int], limit: int) -> int:
+        """Process up to ``limit`` pending events of any of ``partitions`` in id order, in one
+        transaction (SQLite: one writer anyway, so one bigger batch beats a batch per
+        partition; each partition's events still go in id order)."""
+        stmt = (
+            select(HubEvent)
+            .where(HubEvent.processed_at.is_(None), HubEvent.partition.in_(partitions))
+            .order_by(HubEvent.id)
+            .limit(limit)
+        )
+        return self._run(list(partitions), stmt)
+
     def run_stale(self, partition: int, received_before: datetime, limit: int) -> int:
         """Process pending events of ``partition`` received before a point in time."""
         stmt = (
@@ -134,7 +154,7 @@ class BatchRunner:
         )
         return self._run(partition, stmt)
 
-    def _run(self, partition: int, stmt: Select[tuple[HubEvent]]) -> int:
+    def _run(self, partition: int | list[int], stmt: Select[tuple[HubEvent]]) -> int:
         try:
             return self._batch(partition, stmt)
         except (LeaseLost, *TRANSIENT):
@@ -162,15 +182,16 @@ class BatchRunner:
                     done += 1
         return done
 
-    def _batch(self, partition: int, stmt: Select[tuple[HubEvent]]) -> int:
-        with self._factory() as session:
+    def _batch(self, partition: int | list[int], stmt: Select[tuple[HubEvent]]) -> int:
+        with self._factory() as session, writer_lock(session.get_bind()):
             lock_partition(session, partition)
-            events = list(session.scalars(stmt))
+            events = list(session.scalars(stmt.options(*_UNREAD)))
             if not events:
                 session.rollback()
                 return 0
             self._processor(session, self._settings, events)
-            if self._still_owner is not None and not self._still_owner(partition):
+            owned = [partition] if isinstance(partition, int) else partition
+            if self._still_owner is not None and not all(map(self._still_owner, owned)):
                 session.rollback()
                 raise LeaseLost(f"partition {partition} lease lost before commit")
             session.commit()
@@ -248,11 +269,16 @@ class EmbeddedProcessors:
         return self._runner.processed if self._runner else 0
 
     def drain_partitions(self, partitions: Sequence[int]) -> int:
-        """One pass after another over ``partitions`` until none has pending events."""
+        """One pass after another over ``partitions`` until none has pending events (on
+        SQLite one batch spans them all; on PostgreSQL a batch per partition, so several
+        processes share the work)."""
+        across = self._factory.kw["bind"].dialect.name == "sqlite"
         total = 0
         while not self._stop.is_set():
             done = 0
-            for partition in partitions:
+            if across:
+                done += self.runner.run_pending_across(partitions, self.batch)
+            for partition in () if across else partitions:
                 if self._stop.is_set():
                     break
                 done += self.runner.run_pending(partition, self.batch)

@@ -29,7 +29,7 @@ from rapport.crm.access import mask_value
 from rapport.crm.custom_fields import custom_field_specs
 from rapport.crm.registry import OBJECTS
 from rapport.errors import NotFound, ValidationFailed
-from rapport.events.hub_models import DeadLetter, HubEvent, Source
+from rapport.events.hub_models import DeadLetter, DuplicateCount, HubEvent, Source
 from rapport.identity.models import Identity, MergeReview, ProfileMerge
 from rapport.profiles.models import Profile
 from rapport.trust.actor import Actor
@@ -51,7 +51,6 @@ KNOWN_KINDS = ("user_id", "email")
 WEAK_KINDS = ("fingerprint",)  # every event carries one: it does not make a profile stitched
 COMPLETENESS_OBJECTS = ("contacts", "accounts")
 SKIPPED_FIELDS = frozenset({"id", "version", "created_at", "updated_at"})
-DUPLICATE_CODE = "duplicate"  # a dead letter kept only to count a repeated messageId
 SUPPRESSED_CODE = "suppressed"  # rapport.events.collector.SUPPRESSED_CODE
 PERSONAL_KINDS = {"email": "contact.email", "phone": "contact.phone"}
 
@@ -89,9 +88,11 @@ class Figures(BaseModel):
     dead_letters: int = Field(0, description="invalid events (duplicates and suppressed excluded)")
     validity_rate: float | None = Field(None, description="accepted / (accepted + dead letters)")
     top_reasons: list[Reason] = []
-    duplicates: int | None = None
+    duplicates: int = Field(
+        0, description="repeated messageIds answered as no-ops (counted per hour: the window's "
+        "first hour counts whole)")
     duplicate_rate: float | None = Field(
-        None, description="duplicates / (accepted + duplicates); null when not recorded")
+        None, description="duplicates / (accepted + duplicates); null when there were neither")
     suppressed: int = Field(
         0, description="events dropped because their person was erased (not counted as invalid)")
     late_events: int = 0
@@ -180,8 +181,6 @@ class HealthReport(BaseModel):
     sources: list[SourceHealth]
     identity: IdentityHealth | None = None
     completeness: list[ObjectCompleteness] = []
-    duplicates_recorded: bool = Field(
-        False, description="whether the collector records duplicates (else duplicate figures are null)")
 
 
 def make_window(hours: float | None = None, late_after_minutes: int | None = None,
@@ -281,17 +280,15 @@ def _per_source(rows: Iterable[Any]) -> dict[int | None, Any]:
     return {row[0]: row for row in rows}
 
 
-def duplicates_recorded() -> bool:
-    """Whether the collector keeps a trace of the duplicates it turns away.
-
-    A duplicate ``messageId`` is a no-op; the collector counts it in its answer but stores
-    nothing. When it records them as dead letters with code ``duplicate`` (status
-    ``discarded``) it says so with ``RECORDS_DUPLICATES = True``, and the duplicate figures
-    appear; until then they are null rather than a false zero.
-    """
-    from rapport.events import collector
-
-    return bool(getattr(collector, "RECORDS_DUPLICATES", False))
+def _duplicates(session: Session, window: Window, source_id: int | None) -> dict[int | None, int]:
+    """Duplicates per source from the collector's hourly counts (hours touching the window)."""
+    first_hour = window.start.replace(minute=0, second=0, microsecond=0)
+    stmt = (select(DuplicateCount.source_id, func.sum(DuplicateCount.count))
+            .where(DuplicateCount.hour >= first_hour, DuplicateCount.hour < window.end)
+            .group_by(DuplicateCount.source_id))
+    if source_id is not None:
+        stmt = stmt.where(DuplicateCount.source_id == source_id)
+    return {sid: int(n or 0) for sid, n in session.execute(stmt)}
 
 
 # -- event figures -------------------------------------------------------------------------
@@ -318,15 +315,12 @@ def _event_figures(session: Session, window: Window,
     # dead letters by code; duplicates and suppressed (erased people) are not invalid events
     reasons: dict[int | None, Counter[str]] = {}
     dead: dict[int | None, int] = {}
-    duplicate_rows: dict[int | None, int] = {}
     suppressed: dict[int | None, int] = {}
     for sid, code, n in session.execute(
         select(DeadLetter.source_id, DeadLetter.code, func.count())
         .where(*dl_where).group_by(DeadLetter.source_id, DeadLetter.code)
     ):
-        if code == DUPLICATE_CODE:
-            duplicate_rows[sid] = duplicate_rows.get(sid, 0) + n
-        elif code == SUPPRESSED_CODE:
+        if code == SUPPRESSED_CODE:
             suppressed[sid] = suppressed.get(sid, 0) + n
         else:
             dead[sid] = dead.get(sid, 0) + n
@@ -352,7 +346,7 @@ def _event_figures(session: Session, window: Window,
                            HubEvent.source_id)
 
     stitched = _per_source(_stitch_rows(session, ev_where))
-    recorded = duplicates_recorded()
+    duplicate_rows = _duplicates(session, window, source_id)
     last_seen = _last_event_at(session, source_id)
 
     per_source: dict[int | None, Figures] = {}
@@ -362,12 +356,12 @@ def _event_figures(session: Session, window: Window,
         dead_n = dead.get(key, 0)
         histogram_row = histograms.get(key)
         stitch_row = stitched.get(key)
-        dup = duplicate_rows.get(key, 0) if recorded else None
+        dup = duplicate_rows.get(key, 0)
         per_source[key] = Figures(
             events=events, dead_letters=dead_n, validity_rate=_rate(events, events + dead_n),
             top_reasons=[Reason(code=c, count=n)
                          for c, n in reasons.get(key, Counter()).most_common(TOP_REASONS)],
-            duplicates=dup, duplicate_rate=_rate(dup, events + dup) if dup is not None else None,
+            duplicates=dup, duplicate_rate=_rate(dup, events + dup),
             suppressed=suppressed.get(key, 0),
             late_events=late, late_rate=_rate(late, events),
             skew=skew.get(key, Percentiles()),
@@ -394,8 +388,7 @@ def _overall(window: Window, per_source: dict[int | None, Figures],
     dead = sum(f.dead_letters for f in parts)
     late = sum(f.late_events for f in parts)
     processed = sum(f.processed for f in parts)
-    dup_parts = [f.duplicates for f in parts if f.duplicates is not None]
-    dup = sum(dup_parts) if dup_parts else None
+    dup = sum(f.duplicates for f in parts)
     all_reasons: Counter[str] = Counter()
     for counter in reasons.values():
         all_reasons.update(counter)
@@ -407,7 +400,7 @@ def _overall(window: Window, per_source: dict[int | None, Figures],
     return Figures(
         events=events, dead_letters=dead, validity_rate=_rate(events, events + dead),
         top_reasons=[Reason(code=c, count=n) for c, n in all_reasons.most_common(TOP_REASONS)],
-        duplicates=dup, duplicate_rate=_rate(dup, events + dup) if dup is not None else None,
+        duplicates=dup, duplicate_rate=_rate(dup, events + dup),
         suppressed=sum(f.suppressed for f in parts),
         late_events=late, late_rate=_rate(late, events),
         skew=skew or Percentiles(),
@@ -642,7 +635,6 @@ def health_report(session: Session, actor: Actor, settings: Any, window: Window)
         generated_at=window.end, window=window, overall=overall, sources=sources,
         identity=identity_health(session, window, actor, settings),
         completeness=completeness(session),
-        duplicates_recorded=duplicates_recorded(),
     )
 
 

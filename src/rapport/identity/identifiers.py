@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any, NamedTuple, Protocol
 
 from rapport.crm.normalise import normalise_email, normalise_phone
@@ -69,12 +70,19 @@ def is_junk(value: str) -> bool:
 
 def _text(raw: Any) -> str | None:
     """A usable identifier string (numbers kept as their digits), or None."""
-    if isinstance(raw, bool) or raw is None:
+    if raw is None or isinstance(raw, bool):
         return None
+    if isinstance(raw, str):
+        return _clean_text(raw)
     if isinstance(raw, int | float):
-        raw = str(int(raw)) if isinstance(raw, int) or raw.is_integer() else str(raw)
-    if not isinstance(raw, str):
-        return None
+        return _clean_text(str(int(raw)) if isinstance(raw, int) or raw.is_integer() else str(raw))
+    return None
+
+
+# The same people send the same ids, e-mails and phones over and over: the cleaning (and
+# above all phone parsing) is cached per distinct raw value.
+@lru_cache(maxsize=65_536)
+def _clean_text(raw: str) -> str | None:
     value = (raw if raw.isascii() else unicodedata.normalize("NFC", raw)).strip()
     if not value or len(value) > MAX_VALUE or "\x00" in value or is_junk(value):
         return None
@@ -83,8 +91,11 @@ def _text(raw: Any) -> str | None:
 
 def clean_email(raw: Any) -> str | None:
     value = _text(raw)
-    if value is None:
-        return None
+    return None if value is None else _clean_email(value)
+
+
+@lru_cache(maxsize=65_536)
+def _clean_email(value: str) -> str | None:
     try:
         email = normalise_email(value)
     except ValueError:
@@ -94,8 +105,11 @@ def clean_email(raw: Any) -> str | None:
 
 def clean_phone(raw: Any, region: str) -> str | None:
     value = _text(raw)
-    if value is None:
-        return None
+    return None if value is None else _clean_phone(value, region)
+
+
+@lru_cache(maxsize=65_536)
+def _clean_phone(value: str, region: str) -> str | None:
     try:
         phone = normalise_phone(value, region)
     except ValueError:
@@ -148,17 +162,17 @@ def event_identifiers(event: _EventLike, default_region: str) -> list[Identifier
 
     traits = event.traits if isinstance(event.traits, Mapping) else {}
     context_traits = _get(event.context, "traits")
-    context_traits = context_traits if isinstance(context_traits, Mapping) else {}
+    bags = [bag for bag in (traits, context_traits) if isinstance(bag, Mapping) and bag]
     add("user_id", _text(event.user_id))
-    for source in (traits, context_traits):
-        add("contact_id", _record_id(source.get("contact_id")))
-        add("lead_id", _record_id(source.get("lead_id")))
-    for source in (traits, context_traits):
-        add("email", clean_email(source.get("email")))
-    for source in (traits, context_traits):
-        add("phone", clean_phone(source.get("phone"), default_region))
-    for source in (traits, context_traits):
-        add(f"external:{event.source_id}", _text(source.get("external_id")))
+    for bag in bags:
+        add("contact_id", _record_id(bag.get("contact_id")))
+        add("lead_id", _record_id(bag.get("lead_id")))
+    for bag in bags:
+        add("email", clean_email(bag.get("email")))
+    for bag in bags:
+        add("phone", clean_phone(bag.get("phone"), default_region))
+    for bag in bags:
+        add(f"external:{event.source_id}", _text(bag.get("external_id")))
     add("anonymous_id", _text(event.anonymous_id))
     if not event.fingerprint_derived:
         add("fingerprint", _text(event.fingerprint))

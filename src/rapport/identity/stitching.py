@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, or_, select
@@ -30,7 +31,9 @@ from sqlalchemy.orm import Session
 
 from rapport.config import Settings
 from rapport.crm.models import Contact, Lead
+from rapport.db.among import among
 from rapport.db.base import utcnow
+from rapport.db.bulk import update_rows
 from rapport.identity.identifiers import Identifier, alias_previous_id, event_identifiers
 from rapport.identity.merges import fold_in_memory, record_merge
 from rapport.identity.models import Identity, MergeReview
@@ -49,6 +52,7 @@ FINGERPRINT = "fingerprint"
 _IDENTITIES = cast(Table, Identity.__table__)
 _REVIEWS = cast(Table, MergeReview.__table__)
 REFUSING_CONSENT = ("withdrawn", "denied")
+LAST_SEEN_STEP = timedelta(hours=1)  # identities.last_seen is moved at most this often
 
 
 def slot_kind(n: int) -> str:
@@ -99,6 +103,8 @@ class Stitcher:
     states: dict[int, ProfileState] = field(default_factory=dict)
     suppressed_events: int = 0
     refused_events: int = 0
+    stored_seen: dict[Identifier, tuple[int, datetime]] = field(default_factory=dict)
+    seen: dict[Identifier, datetime] = field(default_factory=dict)  # newest event time per identifier
 
     # ---- loading -----------------------------------------------------------------------------
 
@@ -112,10 +118,14 @@ class Stitcher:
         values = sorted({i.value for i in wanted})
         rows: list[tuple[str, str, int]] = []
         for chunk in chunks(values):
-            rows += [(k, v, p) for k, v, p in self.session.execute(
-                select(Identity.kind, Identity.value, Identity.profile_id)
-                .where(Identity.value.in_(chunk), Identity.kind.in_(kinds)))]
-        rows = [r for r in rows if Identifier(r[0], r[1]) in wanted]
+            for kind, value, profile_id, row_id, last_seen in self.session.execute(
+                    select(Identity.kind, Identity.value, Identity.profile_id, Identity.id,
+                           Identity.last_seen)
+                    .where(among(self.session, Identity.value, chunk),
+                           among(self.session, Identity.kind, kinds))):
+                if Identifier(kind, value) in wanted:
+                    rows.append((kind, value, profile_id))
+                    self.stored_seen[Identifier(kind, value)] = (row_id, last_seen)
         self.states = load_states(self.session, {r[2] for r in rows}, lock=True)
         for kind, value, profile_id in rows:
             state = self.states[profile_id].live()
@@ -153,9 +163,9 @@ class Stitcher:
                                            (Lead, "lead_id", (Lead.phone,))):
             conditions = []
             if emails:
-                conditions.append(model.email.in_(emails))
+                conditions.append(among(self.session, model.email, emails))
             for column in phone_columns if phones else ():
-                conditions.append(column.in_(phones))
+                conditions.append(among(self.session, column, phones))
             columns = [model.id, model.email, *phone_columns]
             for row in self.session.execute(select(*columns).where(or_(*conditions)).order_by(model.id)):
                 link = Identifier(kind, str(row[0]))
@@ -178,7 +188,8 @@ class Stitcher:
         newest: dict[str, str] = {}
         for chunk in chunks(sorted(subjects)):
             stmt = (select(ConsentRecord.subject, ConsentRecord.status)
-                    .where(ConsentRecord.purpose == "analytics", ConsentRecord.subject.in_(chunk))
+                    .where(ConsentRecord.purpose == "analytics",
+                           among(self.session, ConsentRecord.subject, chunk))
                     .order_by(ConsentRecord.id))
             for subject, status in self.session.execute(stmt):
                 newest[subject] = status
@@ -298,6 +309,10 @@ class Stitcher:
                 self.fingerprint_links[fingerprint.value] = n
                 self.new_identities.append(_NewIdentity(
                     Identifier(slot_kind(n), fingerprint.value), target, event.id, event.timestamp))
+        for ident in identifiers:
+            newest = self.seen.get(ident)
+            if newest is None or event.timestamp > newest:
+                self.seen[ident] = event.timestamp
         return target
 
     def _join(self, found: list[tuple[ProfileState, Identifier]], anchor: ProfileState | None,
@@ -343,9 +358,11 @@ class Stitcher:
         insert_states(session, self.new_profiles)
         if self.new_identities:
             rows = [{"kind": n.identifier.kind, "value": n.identifier.value,
-                     "profile_id": n.owner.id, "first_seen": n.at, "last_seen": n.at,
+                     "profile_id": n.owner.id, "first_seen": n.at,
+                     "last_seen": max(n.at, self.seen.get(n.identifier, n.at)),
                      "first_event_id": n.event_id} for n in self.new_identities]
             session.execute(insert(_IDENTITIES), rows)
+        self._write_last_seen()
         for op in self.merges:
             assert op.winner.id is not None
             assert op.loser.id is not None
@@ -356,6 +373,15 @@ class Stitcher:
         changed = [s for s in self.states.values() if s.dirty]
         changed += [s for s in self.new_profiles if s.dirty]
         return changed
+
+    def _write_last_seen(self) -> None:
+        """Move ``last_seen`` of stored identities the batch saw again, in steps of at least
+        ``LAST_SEEN_STEP`` (not a write per identifier per event)."""
+        rows = [{"id": row_id, "last_seen": newest}
+                for ident, (row_id, last_seen) in self.stored_seen.items()
+                if (newest := self.seen.get(ident)) is not None
+                and newest >= last_seen + LAST_SEEN_STEP]
+        update_rows(self.session, _IDENTITIES, rows)
 
     def _write_reviews(self) -> None:
         if not self.reviews:

@@ -6,10 +6,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, or_, select, update
+from sqlalchemy import Table, insert, or_, select
 from sqlalchemy.orm import Session
 
+from rapport.db.among import among
 from rapport.db.base import utcnow
+from rapport.db.bulk import update_rows
 from rapport.identity.models import Identity
 from rapport.profiles.live import ProfileState
 from rapport.profiles.models import Profile
@@ -50,7 +52,7 @@ def load_states(session: Session, ids: Iterable[int], *, lock: bool = False) -> 
     wanted = sorted(set(ids))
     while wanted:
         for chunk in chunks(wanted):
-            stmt = select(*_COLUMNS).where(Profile.id.in_(chunk)).order_by(Profile.id)
+            stmt = select(*_COLUMNS).where(among(session, Profile.id, chunk)).order_by(Profile.id)
             if lock and lock_rows(session):
                 stmt = stmt.with_for_update()
             for row in session.execute(stmt):
@@ -69,7 +71,7 @@ def strong_identities(session: Session, ids: Iterable[int]) -> dict[int, set[tup
     wanted = sorted(set(ids))
     for chunk in chunks(wanted):
         stmt = select(Identity.profile_id, Identity.kind, Identity.value).where(
-            Identity.profile_id.in_(chunk),
+            among(session, Identity.profile_id, chunk),
             or_(Identity.kind.in_(IDENTIFYING_KINDS), Identity.kind.like("external:%")))
         for profile_id, kind, value in session.execute(stmt):
             out.setdefault(profile_id, set()).add((kind, value))
@@ -107,7 +109,8 @@ def insert_states(session: Session, states: Sequence[ProfileState]) -> None:
         new_ids: dict[int, int] = {}
         for chunk in chunks(sorted(cast(list[int], event_ids))):
             new_ids.update((e, i) for i, e in session.execute(
-                select(Profile.id, Profile.last_event_id).where(Profile.last_event_id.in_(chunk))))
+                select(Profile.id, Profile.last_event_id).where(
+                    among(session, Profile.last_event_id, chunk))))
         for state in states:
             state.id = new_ids[cast(int, state.last_event_id)]
     else:
@@ -128,12 +131,9 @@ def update_states(session: Session, states: Sequence[ProfileState]) -> None:
     rows = []
     for state in states:
         state.version += 1
-        rows.append({"pid": state.id, "new_version": state.version, **_values(state, now)})
+        rows.append({"id": state.id, "version": state.version, **_values(state, now)})
         state.dirty = False
-    stmt = (update(_PROFILES).where(_PROFILES.c.id == bindparam("pid"))
-            .values(version=bindparam("new_version"),
-                    **{k: bindparam(k) for k in rows[0] if k not in ("pid", "new_version")}))
-    session.execute(stmt, rows)
+    update_rows(session, _PROFILES, rows)
 
 
 def source_priorities(session: Session) -> dict[int, int]:
