@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rapport.bootstrap import Container
@@ -133,6 +134,25 @@ def test_a_poison_event_is_dead_lettered_and_does_not_block_its_partition(hub: C
         letter = session.scalars(select(DeadLetter)).one()
     assert letter.code == "processing_failed"
     assert "cannot process this one" in letter.reason
+
+
+def test_a_batch_that_raced_another_on_a_unique_key_runs_again_whole(hub: Container) -> None:
+    source = make_source(hub.session_factory)
+    refs = store_events(hub.session_factory, hub.settings, source, 20, customers=1)
+    batches: list[int] = []
+
+    def racing(session: Session, settings: Settings, events: Sequence[HubEvent]) -> None:
+        batches.append(len(events))
+        if len(batches) == 1:  # as if another partition had just stored the same identity
+            raise IntegrityError("INSERT INTO identities", {}, Exception("duplicate key"))
+        fake_process(session, settings, events)
+
+    processors = EmbeddedProcessors(hub.session_factory, hub.settings, processor=racing, batch=50)
+    processors.drain()
+
+    assert batches == [20, 20]  # the whole batch again, not one event at a time
+    assert effect_counts(hub.session_factory) == {ref.id: 1 for ref in refs}
+    assert pending_count(hub.session_factory) == 0
 
 
 def test_the_hub_pipeline_turns_collected_events_into_profiles_once(hub: Container) -> None:

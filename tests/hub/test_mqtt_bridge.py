@@ -1,5 +1,7 @@
 """The MQTT bridge against the real broker (Mosquitto; RAPPORT_TEST_MQTT_URL): messages on an
-IoT source's topics become stored events, malformed ones dead letters, none dropped."""
+IoT source's topics become stored events, malformed ones dead letters, none dropped; a dead
+letter keeps the message, and a plain replay maps it again once the mapping is fixed (tested
+on the batch function, no broker needed)."""
 
 from __future__ import annotations
 
@@ -15,10 +17,19 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 
 from rapport.bootstrap import Container
-from rapport.events import sources
+from rapport.events import dead_letters, sources
 from rapport.events.hub_models import DeadLetter, HubEvent
-from rapport.events.mqtt_bridge import BridgeConfig, BridgeConfigError, MqttBridge, message_to_event
+from rapport.events.mqtt_bridge import (
+    BridgeConfig,
+    BridgeConfigError,
+    Message,
+    MqttBridge,
+    deliver,
+    message_to_event,
+    remap_for_replay,
+)
 from rapport.events.sources import SourceInfo
+from rapport.events.webhook_mapping import Unmappable
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
@@ -96,7 +107,7 @@ def test_messages_become_events_and_a_malformed_one_a_dead_letter(
     assert reading.timestamp.isoformat().startswith("2024-05-01T09:30:00")
     assert reading.context["device"]["id"] == "press-7"
     assert sorted(published) == sorted(e.id for e in events.values())
-    assert dead.code == "malformed_json"
+    assert (dead.code, dead.payload_format) == ("malformed_json", "mqtt")
     assert dead.source_id == sensors.id
     assert orjson.loads(dead.payload) == {"topic": f"{prefix}/devices/press-9/telemetry",
                                           "payload": "{celsius: 12"}
@@ -145,3 +156,95 @@ def test_a_source_without_topics_cannot_be_bridged(container: Container) -> None
     with pytest.raises(BridgeConfigError, match="topics"):
         MqttBridge(container.session_factory, container.settings, issued.source,
                    mqtt_url="mqtt://127.0.0.1:1883")
+
+
+# ---- dead letters replayed through the source's mapping (the batch function, no broker) ------
+
+
+def _deliver(container: Container, source: SourceInfo, *messages: tuple[str, bytes]) -> None:
+    config = BridgeConfig.from_mapping(source.mapping)
+    deliver(container.session_factory, container.settings, source, config,
+            [Message(topic, payload, n, 1) for n, (topic, payload) in enumerate(messages)])
+
+
+def _remap_and_replay(container: Container, source: SourceInfo,
+                      mapping: dict[str, object]) -> list[dead_letters.Replayed]:
+    with container.uow() as uow:
+        sources.update_source(uow.session, source.id, mapping=mapping)
+        ids = dead_letters.open_ids(uow.session, dead_letters.Filters(source_id=source.id))
+        outcomes = [dead_letters.replay(uow.session, container.settings, i) for i in ids]
+        uow.commit()
+    return outcomes
+
+
+def _gauges(container: Container) -> SourceInfo:
+    with container.uow() as uow:
+        issued = sources.create_source(uow.session, "gauges", "iot", {
+            "topics": ["plant/+/gauge"], "device_id_from": "$.device_id"})
+        uow.commit()
+    return issued.source
+
+
+def test_a_message_without_the_device_id_replays_once_the_mapping_reads_it(
+        container: Container) -> None:
+    source = _gauges(container)
+    reading = orjson.dumps({"serial": "press-7", "bar": 4.2, "ts": 1714555800})
+    _deliver(container, source, ("plant/press-7/gauge", reading))
+    with container.session_factory() as session:
+        dead = session.scalars(select(DeadLetter)).one()
+
+    [outcome] = _remap_and_replay(container, source, {"topics": ["plant/+/gauge"],
+                                                      "device_id_from": "topic[1]"})
+
+    assert (dead.code, dead.payload_format) == ("missing_device_id", "mqtt")
+    assert orjson.loads(dead.payload) == {"topic": "plant/press-7/gauge",
+                                          "payload": reading.decode()}
+    assert outcome.status == "replayed"
+    with container.session_factory() as session:
+        event = session.scalars(select(HubEvent)).one()
+        replayed = session.get(DeadLetter, dead.id)
+    assert (event.anonymous_id, event.channel, event.name) == ("press-7", "iot", "Device Telemetry")
+    assert event.properties["bar"] == 4.2
+    assert event.timestamp.isoformat().startswith("2024-05-01T09:30:00")
+    assert replayed is not None
+    assert (replayed.status, replayed.replayed_event_id) == ("replayed", event.id)
+
+
+def test_a_reading_the_collector_refuses_keeps_the_message_for_the_replay(
+        container: Container) -> None:
+    with container.uow() as uow:
+        source = sources.create_source(uow.session, "meters", "iot", {
+            "topics": ["meters/#"], "device_id_from": "topic[1]",
+            "timestamp_from": "$.unit"}).source  # a wrong path: "kWh" is not a time
+        uow.commit()
+    reading = orjson.dumps({"unit": "kWh", "at": "2024-05-01T09:30:00Z", "value": 12})
+    _deliver(container, source, ("meters/m-1", reading))
+    with container.session_factory() as session:
+        dead = session.scalars(select(DeadLetter)).one()
+    still_wrong = _remap_and_replay(container, source, {**source.mapping, "event": "Reading"})
+
+    fixed = _remap_and_replay(container, source, {**source.mapping, "timestamp_from": "$.at"})
+
+    assert (dead.code, dead.payload_format) == ("bad_timestamp", "mqtt")
+    assert orjson.loads(dead.payload)["topic"] == "meters/m-1"
+    assert [(o.status, o.code) for o in still_wrong] == [("open", "bad_timestamp")]
+    assert [o.status for o in fixed] == ["replayed"]
+    assert _count(container, HubEvent) == 1
+
+
+def test_remapping_an_mqtt_dead_letter_names_what_is_still_wrong() -> None:
+    mapping = {"topics": ["t/#"], "device_id_from": "$.id"}
+
+    [event] = remap_for_replay(mapping, "iot", orjson.dumps(
+        {"topic": "t/1", "payload": '{"id": "d-1"}'}).decode())
+    assert event["anonymousId"] == "d-1"
+    for payload, code in [("not json", "malformed_json"),
+                          ('{"payload": "{}"}', "not_an_object"),
+                          ('{"topic": "t/1", "payload": "[1]"}', "not_an_object"),
+                          ('{"topic": "t/1", "payload": "{}"}', "missing_device_id")]:
+        with pytest.raises(Unmappable) as refused:
+            remap_for_replay(mapping, "iot", payload)
+        assert refused.value.code == code
+    with pytest.raises(Unmappable, match="topics") as unusable:
+        remap_for_replay({}, "iot", '{"topic": "t/1", "payload": "{}"}')
+    assert unusable.value.code == "bad_mapping"

@@ -1,5 +1,6 @@
 """Third-party webhooks: ``POST /v1/webhook`` maps generic JSON to events with the source's
-declarative mapping; what the mapping cannot map is a dead letter with the reason."""
+declarative mapping; what the mapping cannot map is a dead letter with the reason, kept as the
+vendor sent it, and a plain replay maps it again once the source's mapping is fixed."""
 
 from __future__ import annotations
 
@@ -21,41 +22,7 @@ from rapport.events.webhook_mapping import (
     remap_for_replay,
     validate,
 )
-
-STRIPE_MAPPING = {
-    "type": "track",
-    "event": "$.type",
-    "messageId": "$.id",
-    "timestamp": "$.created",
-    "anonymousId": "$.data.object.customer",
-    "traits": {"email": "$.data.object.billing_details.email?",
-               "external_id": "$.data.object.customer"},
-    "properties": {"amount": "$.data.object.amount", "currency": "$.data.object.currency",
-                   "charge_id": "$.data.object.id", "provider": "stripe"},
-}
-STRIPE_EVENT = {
-    "id": "evt_3PabcXYZ", "object": "event", "type": "charge.succeeded", "created": 1714555800,
-    "data": {"object": {"id": "ch_3Pabc", "object": "charge", "amount": 2000, "currency": "usd",
-                        "customer": "cus_Q1w2e3",
-                        "billing_details": {"email": "ana@example.com", "name": "Ana Lima"}}},
-}
-SHOPIFY_MAPPING = {
-    "event": "Order Completed",
-    "messageId": "$.id",
-    "timestamp": "$.created_at",
-    "anonymousId": ["$.customer.id", "$.email"],
-    "traits": {"email": "$.email?", "phone": "$.customer.phone?"},
-    "properties": {"order_id": "$.id", "total": "$.total_price", "currency": "$.currency",
-                   "products": "$.line_items", "first_sku": "$.line_items[0].sku",
-                   "shop": "$[\"x-shop.domain\"]?"},
-}
-SHOPIFY_ORDER = {
-    "id": 820982911946154508, "email": "jon@example.com",
-    "created_at": "2024-05-01T09:30:00-04:00", "total_price": "199.00", "currency": "USD",
-    "x-shop.domain": "demo.myshopify.com",
-    "customer": {"id": 115310627314723954, "phone": "+16135550111"},
-    "line_items": [{"sku": "IPOD-2GB", "title": "iPod Nano", "quantity": 1, "price": "199.00"}],
-}
+from tests.hub.webhook_support import SHOPIFY_MAPPING, SHOPIFY_ORDER, STRIPE_EVENT, STRIPE_MAPPING
 
 
 def _source(container: Container, name: str, mapping: dict[str, Any]) -> str:
@@ -141,15 +108,136 @@ def test_a_payload_the_mapping_cannot_map_is_a_dead_letter_with_the_reason(
     [dead] = _dead(container)
     assert (dead.code, dead.id) == ("unmappable", problem["dead_letter_id"])
     assert orjson.loads(dead.payload) == drifted  # the original payload, for the replay
+    assert dead.payload_format == "webhook"
     assert _events(container) == []
 
-    # once the mapping is fixed, the kept payload maps (the replay's input)
+
+def _replay(client: TestClient, dead_letter_id: int) -> dict[str, Any]:
+    answer = client.post(f"/api/v1/dead-letters/{dead_letter_id}/replay")
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def _remap(client: TestClient, container: Container, name: str, mapping: dict[str, Any]) -> None:
+    with container.session_factory() as session:
+        source = sources.find_source(session, name)
+    answer = client.patch(f"/api/v1/sources/{source.id}", json={"mapping": mapping})
+    assert answer.status_code == 200, answer.text
+
+
+def test_an_unmappable_webhook_replays_once_the_source_mapping_is_fixed(
+        client: TestClient, container: Container) -> None:
+    wrong = {**SHOPIFY_MAPPING, "anonymousId": "$.customer.external_id"}  # a path the vendor lacks
+    key = _source(container, "shopify", wrong)
+    refused = client.post("/v1/webhook", content=orjson.dumps(SHOPIFY_ORDER), auth=(key, ""),
+                          headers={"Content-Type": "application/json"})
+    dead_id = refused.json()["dead_letter_id"]
+    shown = client.get(f"/api/v1/dead-letters/{dead_id}").json()
+    still_wrong = _replay(client, dead_id)
+
+    _remap(client, container, "shopify", SHOPIFY_MAPPING)
+    replayed = _replay(client, dead_id)
+
+    assert refused.status_code == 400
+    assert shown["payload_format"] == "webhook"
+    assert orjson.loads(shown["payload"]) == SHOPIFY_ORDER  # no manual rewrite needed
+    assert (still_wrong["status"], still_wrong["code"]) == ("open", "unmappable")
+    assert "$.customer.external_id" in still_wrong["reason"]
+    [event] = _events(container)
+    assert replayed == {"dead_letter_id": dead_id, "status": "replayed", "event_id": event.id,
+                        "code": None, "reason": None}
+    assert (event.name, event.message_id, event.anonymous_id) == (
+        "Order Completed", "820982911946154508", "115310627314723954")
+    assert event.context["channel"] == "api"
+    [dead] = _dead(container)
+    assert (dead.status, dead.attempts, dead.replayed_event_id) == ("replayed", 2, event.id)
+    assert dead.message_id == "820982911946154508"
+
+
+def test_an_event_the_collector_refuses_keeps_the_vendor_body_for_the_replay(
+        client: TestClient, container: Container) -> None:
+    key = _source(container, "stripe", {**STRIPE_MAPPING, "timestamp": "$.data.object.currency"})
+    refused = client.post("/v1/webhook", json=STRIPE_EVENT, auth=(key, ""))
+    [dead] = _dead(container)
+
+    _remap(client, container, "stripe", STRIPE_MAPPING)
+    replayed = _replay(client, dead.id)
+
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "bad_timestamp"
+    assert (dead.code, dead.payload_format, dead.message_id) == (
+        "bad_timestamp", "webhook", "evt_3PabcXYZ")
+    assert orjson.loads(dead.payload) == STRIPE_EVENT
+    assert replayed["status"] == "replayed"
+    [event] = _events(container)
+    assert event.message_id == "evt_3PabcXYZ"
+    assert event.timestamp.isoformat().startswith("2024-05-01T09:30:00")
+
+
+def test_a_webhook_dead_letter_can_still_be_fixed_by_hand(
+        client: TestClient, container: Container) -> None:
+    key = _source(container, "stripe", STRIPE_MAPPING)
+    drifted = orjson.loads(orjson.dumps(STRIPE_EVENT))
+    drifted["data"]["object"]["amount_cents"] = drifted["data"]["object"].pop("amount")
+    vendor_fix = client.post("/v1/webhook", json=drifted, auth=(key, "")).json()["dead_letter_id"]
+    by_event = client.post("/v1/webhook", json={**drifted, "id": "evt_2"},
+                           auth=(key, "")).json()["dead_letter_id"]
+
+    # the vendor's body corrected: still mapped by the source's mapping on replay
+    patched = client.patch(f"/api/v1/dead-letters/{vendor_fix}", json={"payload": STRIPE_EVENT})
+    # or rewritten as the event itself
+    as_event = client.patch(f"/api/v1/dead-letters/{by_event}", json={
+        "payload": {"type": "track", "event": "charge.succeeded", "messageId": "evt_2",
+                    "anonymousId": "cus_Q1w2e3", "properties": {"amount": 2000}},
+        "payload_format": "event"})
+    outcomes = [_replay(client, vendor_fix), _replay(client, by_event)]
+
+    assert patched.json()["payload_format"] == "webhook"
+    assert as_event.json()["payload_format"] == "event"
+    assert [o["status"] for o in outcomes] == ["replayed", "replayed"]
+    stored = {e.message_id: e for e in _events(container)}
+    assert set(stored) == {"evt_3PabcXYZ", "evt_2"}
+    assert stored["evt_3PabcXYZ"].properties["provider"] == "stripe"  # went through the mapping
+    assert "provider" not in stored["evt_2"].properties  # taken as the event it was given
+    unknown = client.patch(f"/api/v1/dead-letters/{by_event}", json={"payload_format": "csv"})
+    assert unknown.status_code == 422
+
+
+def test_a_payload_of_several_events_replays_them_all(client: TestClient,
+                                                     container: Container) -> None:
+    mapping = {"each": "$.refunds", "event": "Refund Issued", "messageId": "$.id",
+               "userId": "$.account"}  # the account is on the payload, not on each refund
+    key = _source(container, "refunds", mapping)
+    payload = {"account": "u-7", "refunds": [{"id": "r1"}, {"id": "r2"}]}
+    refused = client.post("/v1/webhook", json=payload, auth=(key, ""))
+
+    _remap(client, container, "refunds", {**mapping, "userId": "$$.account"})
+    replayed = _replay(client, refused.json()["dead_letter_id"])
+
+    assert refused.json()["code"] == "unmappable"
+    stored = _events(container)
+    assert [(e.message_id, e.user_id) for e in stored] == [("r1", "u-7"), ("r2", "u-7")]
+    assert replayed["event_id"] == stored[0].id
+
+
+def test_remapping_a_kept_payload_reads_the_mapping_as_it_is_now() -> None:
+    drifted = orjson.loads(orjson.dumps(STRIPE_EVENT))
+    drifted["data"]["object"]["amount_cents"] = drifted["data"]["object"].pop("amount")
     fixed = {**STRIPE_MAPPING, "properties": {**STRIPE_MAPPING["properties"],
                                               "amount": ["$.data.object.amount",
                                                          "$.data.object.amount_cents"]}}
-    remapped = orjson.loads(remap_for_replay(fixed, dead.payload))
+
+    [remapped] = remap_for_replay(fixed, "api", orjson.dumps(drifted).decode())
+
     assert remapped["properties"]["amount"] == 2000
     assert remapped["messageId"] == "evt_3PabcXYZ"
+    assert remapped["context"] == {"channel": "api"}
+    with pytest.raises(Unmappable, match="not JSON") as not_json:
+        remap_for_replay(fixed, "api", "event=charge")
+    assert not_json.value.code == "malformed_json"
+    with pytest.raises(Unmappable, match="no mapping") as unmapped:
+        remap_for_replay({"signature": {"scheme": "shopify"}}, "api", "{}")
+    assert unmapped.value.code == "no_mapping"
 
 
 def test_a_body_that_is_not_json_is_a_dead_letter(client: TestClient,
@@ -160,7 +248,8 @@ def test_a_body_that_is_not_json_is_a_dead_letter(client: TestClient,
 
     assert answer.status_code == 400
     assert answer.json()["code"] == "malformed_json"
-    assert _dead(container)[0].payload == "event=charge"
+    [dead] = _dead(container)
+    assert (dead.payload, dead.payload_format) == ("event=charge", "webhook")
 
 
 def test_the_write_key_is_required_and_a_source_needs_a_mapping(
@@ -209,3 +298,6 @@ def test_a_mapping_is_checked_before_use() -> None:
     assert validate({"event": "x"}) == ["map userId or anonymousId (or both)"]
     assert "a track mapping needs event" in validate({"userId": "$.u"})[0]
     assert "unknown key 'evnt'" in validate({"evnt": "x", "event": "x", "userId": "$.u"})[0]
+    # settings of the source kept in the same JSON are not field mappings
+    assert validate({"event": "x", "userId": "$.u", "trait_priority": 5,
+                     "signature": {"scheme": "shopify"}}) == []

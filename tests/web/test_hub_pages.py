@@ -4,12 +4,14 @@ letters (filter, inspect, edit and replay, discard)."""
 from __future__ import annotations
 
 import base64
+import html
 import re
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from rapport.bootstrap import Container
+from rapport.events import sources
 from rapport.events.hub_models import HubEvent
 from tests.fixtures.api import REP_EMAIL
 from tests.web.conftest import sign_in
@@ -90,6 +92,7 @@ def test_dead_letters_are_inspected_fixed_and_replayed_in_the_browser(
     assert f'href="/admin/dead-letters/{letter_id}"' in listing.text
     assert "missing_identity" in listing.text
     assert "&#34;Checkout&#34;" in detail.text or "&quot;Checkout&quot;" in detail.text
+    assert "current mapping" not in detail.text  # an event: no source mapping to run
     assert fixed.status_code == 200
     assert "the event is stored" in fixed.text
     with container.session_factory() as session:
@@ -124,6 +127,38 @@ def test_replay_all_and_discard_from_the_list(admin_browser: TestClient, token: 
     open_only = admin_browser.get("/admin/dead-letters?status=open")
     assert f'/admin/dead-letters/{second["dead_letter_id"]}"' in open_only.text
     assert f'/admin/dead-letters/{first["dead_letter_id"]}"' not in open_only.text
+
+
+def test_a_webhook_dead_letter_replays_from_its_page_once_the_mapping_is_fixed(
+    admin_browser: TestClient, token: str, container: Container
+) -> None:
+    with container.uow() as uow:
+        issued = sources.create_source(uow.session, "Billing", "api", {
+            "event": "$.type", "userId": "$.customer.ref", "messageId": "$.id"})
+        uow.commit()
+    body = {"id": "inv-1", "type": "invoice.paid", "customer": {"id": "c-1"}}
+    letter_id = admin_browser.post("/v1/webhook", json=body, headers=_basic(
+        issued.write_key)).json()["dead_letter_id"]
+    detail = admin_browser.get(f"/admin/dead-letters/{letter_id}")
+    with container.uow() as uow:
+        sources.update_source(uow.session, issued.source.id, mapping={
+            "event": "$.type", "userId": "$.customer.id", "messageId": "$.id"})
+        uow.commit()
+
+    # the page posts the payload back unchanged: the replay maps it with the fixed mapping
+    replayed = admin_browser.post(f"/admin/dead-letters/{letter_id}/replay", data={
+        "csrf_token": token, "payload": detail_payload(detail.text)})
+
+    assert "current mapping, so fixing the mapping is usually enough" in detail.text
+    assert "the event is stored" in replayed.text
+    with container.session_factory() as session:
+        assert session.scalar(select(HubEvent.user_id)) == "c-1"
+
+
+def detail_payload(page: str) -> str:
+    match = re.search(r'<textarea id="payload"[^>]*>(.*?)</textarea>', page, re.S)
+    assert match, "the payload is editable"
+    return html.unescape(match.group(1))
 
 
 def test_a_sales_rep_cannot_open_the_pages(browser: TestClient) -> None:

@@ -6,7 +6,7 @@ may hold personal data.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Path, Query
@@ -31,29 +31,52 @@ CodeQ = Annotated[str | None, Query(max_length=60, description="A reason code, e
 StatusQ = Annotated[str | None, Query(max_length=12, description="open, replayed or discarded")]
 
 
+MAPPING_HELP = ("How the webhook or MQTT adapter maps payloads (docs/sources.md). A "
+                "\"signature\" block ({\"scheme\": \"stripe\"|\"shopify\"|\"hmac\", "
+                "\"secret\": ...}) makes the webhook check vendor signatures; its secret is "
+                "stored encrypted and answered only as \"secret_set\"")
+
+
 class SourceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100)
     channel: str = Field(max_length=10, description="web, app, pos, iot, api or import")
-    mapping: dict[str, Any] | None = None
+    mapping: dict[str, Any] | None = Field(None, description=MAPPING_HELP)
 
 
 class SourcePatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(None, min_length=1, max_length=100)
     enabled: bool | None = None
-    mapping: dict[str, Any] | None = None
+    mapping: dict[str, Any] | None = Field(None, description=MAPPING_HELP + ". A new mapping "
+                                           "without a \"signature\" key keeps the current "
+                                           "block; \"signature\": null removes it")
 
 
 class PayloadIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    payload: Any = Field(description="The corrected event: a JSON object, or its text")
+    payload: Any = Field(None, description="The corrected payload: a JSON object, or its text")
+    payload_format: Literal["event", "webhook", "mqtt"] | None = Field(
+        None, description="What the payload is: an event, or the source's own payload (a "
+        "webhook body, an MQTT message) that the replay maps with the source's mapping. "
+        "Default: unchanged")
 
 
 def _audit(container: Any, session: Any, actor: Actor, target: str, details: dict[str, Any]) -> None:
     audit.append(session, container.settings.secret_key, "config_changed",
                  actor=audit.actor_ref(actor.user_id), target=target, details=details,
                  network=actor.network)
+
+
+def _signature_change(mapping: dict[str, Any] | None) -> dict[str, Any]:
+    """What the audit says of a signature block (never the secret)."""
+    if not mapping or "signature" not in mapping:
+        return {}
+    block = mapping["signature"]
+    if not isinstance(block, dict):
+        return {"signature": "removed"}
+    return {"signature": str(block.get("scheme"))[:20],
+            "signing_secret": "changed" if "secret" in block else "kept"}
 
 
 @router.get("/sources", summary="List event sources")
@@ -67,9 +90,11 @@ def create_source(body: SourceIn, container: ContainerDep, actor: ActorDep) -> R
     """The write key is in the answer once; only its hash is kept."""
     actor.require("sources.manage", WHAT_SOURCES)
     with container.uow() as uow:
-        issued = sources.create_source(uow.session, body.name, body.channel, body.mapping)
+        issued = sources.create_source(uow.session, body.name, body.channel, body.mapping,
+                                       secret_key=container.settings.secret_key)
         _audit(container, uow.session, actor, f"sources:{issued.source.id}",
-               {"source": "created", "channel": issued.source.channel})
+               {"source": "created", "channel": issued.source.channel,
+                **_signature_change(body.mapping)})
         uow.commit()
     return JSONResponse({**issued.source.as_json(), "write_key": issued.write_key}, status_code=201)
 
@@ -86,9 +111,11 @@ def update_source(source_id: SourceId, body: SourcePatch, container: ContainerDe
     actor.require("sources.manage", WHAT_SOURCES)
     with container.uow() as uow:
         info = sources.update_source(uow.session, source_id, enabled=body.enabled,
-                                     mapping=body.mapping, name=body.name)
+                                     mapping=body.mapping, name=body.name,
+                                     secret_key=container.settings.secret_key)
         _audit(container, uow.session, actor, f"sources:{source_id}",
-               {"source": "changed", "fields": sorted(body.model_fields_set)})
+               {"source": "changed", "fields": sorted(body.model_fields_set),
+                **_signature_change(body.mapping)})
         uow.commit()
     return JSONResponse(info.as_json())
 
@@ -149,7 +176,7 @@ def replay_matching(container: ContainerDep, actor: ActorDep, source: SourceQ = 
             chunk = [dead_letters.replay(uow.session, container.settings, i)
                      for i in ids[start:start + 200]]
             uow.commit()
-        container.event_bus.publish([o.stored for o in chunk if o.stored is not None])
+        container.event_bus.publish([ref for o in chunk for ref in o.stored])
         outcomes += chunk
     replayed = sum(1 for o in outcomes if o.status == "replayed")
     return JSONResponse({"replayed": replayed, "still_open": sum(1 for o in outcomes if o.status == "open"),
@@ -166,9 +193,11 @@ def get_dead_letter(dead_letter_id: DeadLetterId, session: SessionDep, actor: Ac
 def fix_dead_letter(dead_letter_id: DeadLetterId, body: PayloadIn, container: ContainerDep,
                     actor: ActorDep) -> Response:
     actor.require("sources.manage", WHAT_DEAD)
-    payload = body.payload if isinstance(body.payload, str) else orjson.dumps(body.payload).decode()
+    payload = None if body.payload is None else body.payload if isinstance(
+        body.payload, str) else orjson.dumps(body.payload).decode()
     with container.uow() as uow:
-        info = dead_letters.fix_payload(uow.session, container.settings, dead_letter_id, payload)
+        info = dead_letters.fix_payload(uow.session, container.settings, dead_letter_id, payload,
+                                        body.payload_format)
         uow.commit()
     return JSONResponse(info.as_json())
 
@@ -180,8 +209,8 @@ def replay_dead_letter(dead_letter_id: DeadLetterId, container: ContainerDep,
     with container.uow() as uow:
         outcome = dead_letters.replay(uow.session, container.settings, dead_letter_id)
         uow.commit()
-    if outcome.stored is not None:
-        container.event_bus.publish([outcome.stored])
+    if outcome.stored:
+        container.event_bus.publish(list(outcome.stored))
     return JSONResponse(outcome.as_json())
 
 

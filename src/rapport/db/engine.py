@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -66,7 +66,7 @@ _WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDic
 _WRITERS_GUARD = threading.Lock()
 
 
-def writer_lock(engine: Engine) -> AbstractContextManager[Any]:
+def writer_lock(bind: Engine | Connection) -> AbstractContextManager[Any]:
     """Hold while a write transaction runs, on SQLite; a no-op on PostgreSQL.
 
     SQLite has one writer per file. Threads of one process that wait for it in SQLite's busy
@@ -75,6 +75,7 @@ def writer_lock(engine: Engine) -> AbstractContextManager[Any]:
     instead and take the file's lock the instant the previous one commits. Other processes,
     and writers that do not take it, still wait in the busy handler.
     """
+    engine = bind if isinstance(bind, Engine) else bind.engine
     if engine.dialect.name != "sqlite":
         return nullcontext()
     with _WRITERS_GUARD:

@@ -4,10 +4,17 @@ A replay runs the stored payload through the same path as a live request, with t
 letter's original arrival time (so clock-skew correction gives the same answer): accepted (or
 already stored) -> ``replayed`` with the event's id; refused again -> stays ``open`` with the
 new reason and one more attempt.
+
+A dead letter's ``payload_format`` says what its payload is: an event (None), or a source's
+own payload kept as it arrived — a webhook body (``webhook``) or an MQTT message (``mqtt``).
+The replay of the latter runs the source's mapping as it is *now* first (:data:`REMAPPERS`),
+so once the mapping is fixed a plain replay succeeds; a fix may also replace the payload,
+keeping its format or turning it into an event.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,11 +25,21 @@ from sqlalchemy.orm import Session
 from rapport.config import Settings
 from rapport.db.base import utcnow
 from rapport.errors import Conflict, FieldError, NotFound, ValidationFailed
-from rapport.events import collector
+from rapport.events import collector, mqtt_bridge, webhook_mapping
+from rapport.events.envelope import dump
 from rapport.events.hub_bus import StoredEventRef
 from rapport.events.hub_models import DeadLetter, HubEvent, Source
 from rapport.events.sources import SourceInfo, get_source
+from rapport.events.webhook_mapping import Unmappable
 
+Remap = Callable[[dict[str, Any], str, str], list[dict[str, Any]]]
+# payload format -> (source mapping, source channel, payload) -> the events it maps to now
+REMAPPERS: dict[str, Remap] = {
+    webhook_mapping.PAYLOAD_FORMAT: webhook_mapping.remap_for_replay,
+    mqtt_bridge.PAYLOAD_FORMAT: mqtt_bridge.remap_for_replay,
+}
+EVENT_FORMAT = "event"
+PAYLOAD_FORMATS = (EVENT_FORMAT, *REMAPPERS)
 STATUSES = ("open", "replayed", "discarded")
 
 
@@ -40,12 +57,14 @@ class DeadLetterInfo:
     replayed_event_id: int | None
     updated_at: datetime
     payload: str
+    payload_format: str = EVENT_FORMAT
 
     def as_json(self, *, payload: bool = True) -> dict[str, Any]:
         data: dict[str, Any] = {
             "id": self.id, "source_id": self.source_id, "source": self.source_name,
             "received_at": self.received_at.isoformat(), "code": self.code,
             "reason": self.reason, "message_id": self.message_id, "status": self.status,
+            "payload_format": self.payload_format,
             "attempts": self.attempts, "replayed_event_id": self.replayed_event_id,
             "updated_at": self.updated_at.isoformat(), "payload_bytes": len(self.payload.encode()),
         }
@@ -73,14 +92,16 @@ class Filters:
 
 @dataclass(frozen=True)
 class Replayed:
-    """One replay's outcome: ``replayed`` (event_id) or ``open`` (the new code and reason)."""
+    """One replay's outcome: ``replayed`` (event_id, the first when the payload maps to
+    several) or ``open``/``discarded`` (the new code and reason). ``stored``: the events
+    this replay stored, to publish after commit."""
 
     dead_letter_id: int
     status: str
     event_id: int | None = None
     code: str | None = None
     reason: str | None = None
-    stored: StoredEventRef | None = None
+    stored: tuple[StoredEventRef, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {"dead_letter_id": self.dead_letter_id, "status": self.status,
@@ -113,7 +134,8 @@ def _info(row: DeadLetter, names: dict[int, str]) -> DeadLetterInfo:
         source_name=names.get(row.source_id) if row.source_id is not None else None,
         received_at=row.received_at, code=row.code, reason=row.reason,
         message_id=row.message_id, status=row.status, attempts=row.attempts,
-        replayed_event_id=row.replayed_event_id, updated_at=row.updated_at, payload=row.payload)
+        replayed_event_id=row.replayed_event_id, updated_at=row.updated_at, payload=row.payload,
+        payload_format=row.payload_format or EVENT_FORMAT)
 
 
 def _names(session: Session, ids: set[int]) -> dict[int, str]:
@@ -162,14 +184,32 @@ def _open(row: DeadLetter, doing: str) -> None:
         raise Conflict(f"Dead letter {row.id} is {row.status}; only open ones can be {doing}")
 
 
-def fix_payload(session: Session, settings: Settings, dead_letter_id: int, payload: str) -> DeadLetterInfo:
-    """Replace the payload of an open dead letter (replay it afterwards)."""
+def check_payload_format(payload_format: str | None) -> str | None:
+    if payload_format is not None and payload_format not in PAYLOAD_FORMATS:
+        raise ValidationFailed(f"payload_format must be one of {', '.join(PAYLOAD_FORMATS)}",
+                               errors=[FieldError("payload_format",
+                                                  "one of " + ", ".join(PAYLOAD_FORMATS))])
+    return payload_format
+
+
+def fix_payload(session: Session, settings: Settings, dead_letter_id: int, payload: str | None,
+                payload_format: str | None = None) -> DeadLetterInfo:
+    """Replace the payload of an open dead letter (replay it afterwards). ``payload_format``
+    (``event``, ``webhook``, ``mqtt``) says what the new payload is; None keeps the current
+    one (a corrected webhook body is still mapped on replay)."""
+    chosen = check_payload_format(payload_format)
     row = _load(session, dead_letter_id, lock=True)
     _open(row, "edited")
-    if len(payload.encode()) > settings.batch_max_bytes:
-        raise ValidationFailed(f"A payload has at most {settings.batch_max_bytes} bytes",
-                               errors=[FieldError("payload", "too large")])
-    row.payload = collector.payload_text(payload)
+    if payload is None and chosen is None:
+        raise ValidationFailed("Send a payload, a payload_format or both",
+                               errors=[FieldError("payload", "required")])
+    if payload is not None:
+        if len(payload.encode()) > settings.batch_max_bytes:
+            raise ValidationFailed(f"A payload has at most {settings.batch_max_bytes} bytes",
+                                   errors=[FieldError("payload", "too large")])
+        row.payload = collector.payload_text(payload)
+    if chosen is not None:
+        row.payload_format = None if chosen == EVENT_FORMAT else chosen
     row.updated_at = utcnow()
     session.flush()
     return get_dead_letter(session, dead_letter_id)
@@ -184,8 +224,26 @@ def discard(session: Session, dead_letter_id: int) -> DeadLetterInfo:
     return get_dead_letter(session, dead_letter_id)
 
 
+def _events_of(row: DeadLetter, source: SourceInfo) -> list[str]:
+    """The event texts a dead letter replays: its payload, or what the source's mapping makes
+    of it now; raises Unmappable."""
+    if row.payload_format is None:
+        return [row.payload]
+    remap = REMAPPERS.get(row.payload_format)
+    if remap is None:
+        raise Unmappable(f"payload format {row.payload_format!r} is unknown; fix the payload as "
+                         "an event", code="unknown_format")
+    events = remap(dict(source.mapping), source.channel, row.payload)
+    if not events:
+        raise Unmappable("the payload maps to no event (an empty array at each?)")
+    return [dump(event).decode() for event in events]
+
+
 def replay(session: Session, settings: Settings, dead_letter_id: int) -> Replayed:
-    """Run one open dead letter through the collector again (in the caller's transaction)."""
+    """Run one open dead letter through the collector again (in the caller's transaction).
+
+    A payload that maps to several events (``each``) replays them all: those stored are kept
+    even if another is refused (a later replay finds them stored, a no-op)."""
     row = _load(session, dead_letter_id, lock=True)
     _open(row, "replayed")
     row.attempts += 1
@@ -200,18 +258,35 @@ def replay(session: Session, settings: Settings, dead_letter_id: int) -> Replaye
         row.code, row.reason = "no_source", "its source no longer exists; it cannot be replayed"
         session.flush()
         return Replayed(row.id, "open", code=row.code, reason=row.reason)
-    result, refusals = collector.replay_one(session, settings, source, row.payload,
-                                            received_at=row.received_at)
-    if refusals:
-        refusal = refusals[0]
-        row.code, row.reason = refusal.code, refusal.reason
-        if refusal.message_id:
+    try:
+        texts = _events_of(row, source)
+    except Unmappable as exc:
+        row.code, row.reason = exc.code[:60], exc.reason
+        session.flush()
+        return Replayed(row.id, "open", code=row.code, reason=row.reason)
+    stored: list[StoredEventRef] = []
+    outcomes: list[collector.Outcome] = []
+    refused: list[tuple[int, Any]] = []
+    for n, text in enumerate(texts):
+        result, refusals = collector.replay_one(session, settings, source, text,
+                                                received_at=row.received_at)
+        stored += result.stored
+        outcomes += result.outcomes
+        refused += [(n, r) for r in refusals]
+    if refused:
+        # an erased person's event: dropped, and the payload (which names them) not kept
+        dropped = [(n, r) for n, r in refused if r.status != "open"]
+        n, refusal = (dropped or refused)[0]
+        where = f"event {n + 1} of {len(texts)}: " if len(texts) > 1 else ""
+        row.code, row.reason = refusal.code, where + refusal.reason
+        if refusal.message_id and len(texts) == 1:
             row.message_id = refusal.message_id
-        if refusal.status != "open":  # an erased person: dropped, the payload not kept
+        if dropped:
             row.status, row.payload = refusal.status, ""
         session.flush()
-        return Replayed(row.id, row.status, code=row.code, reason=row.reason)
-    outcome = result.outcomes[0]
+        return Replayed(row.id, row.status, code=row.code, reason=row.reason,
+                        stored=tuple(stored))
+    outcome = outcomes[0]
     event_id = outcome.event_id
     if event_id is None:  # already stored: point at that event
         event_id = session.scalar(select(HubEvent.id).where(
@@ -220,8 +295,7 @@ def replay(session: Session, settings: Settings, dead_letter_id: int) -> Replaye
     if outcome.message_id:
         row.message_id = outcome.message_id
     session.flush()
-    return Replayed(row.id, "replayed", event_id=event_id,
-                    stored=result.stored[0] if result.stored else None)
+    return Replayed(row.id, "replayed", event_id=event_id, stored=tuple(stored))
 
 
 def open_ids(session: Session, filters: Filters, limit: int | None = None) -> list[int]:

@@ -14,7 +14,10 @@ persistent session (a fixed client id per source, clean session off) and acknowl
 message only after the transaction holding its event or dead letter has committed, so a
 bridge that dies mid-batch gets the unacknowledged messages again from the broker. Messages
 that are not a JSON object, or that lack the device id, are dead letters with the topic and
-the original payload. The broker connection is retried with back-off (1 s doubling to 60 s).
+the original payload (``{"topic": ..., "payload": "<text>"}``, payload format ``mqtt``), and so
+is a message whose event the collector refuses: a replay maps it again with the source's
+mapping as it is then (:func:`remap_for_replay`). The broker connection is retried with
+back-off (1 s doubling to 60 s).
 """
 
 from __future__ import annotations
@@ -38,10 +41,13 @@ from sqlalchemy.orm import Session
 
 from rapport.config import Settings
 from rapport.events.collector import ingest
+from rapport.events.envelope import dump
 from rapport.events.hub_bus import StoredEventRef
 from rapport.events.sources import SourceInfo
 from rapport.events.webhook_mapping import (
     MappingError,
+    Unmappable,
+    mark_payload_format,
     parse_path,
     record_dead_letter,
 )
@@ -54,6 +60,7 @@ LINGER_SECONDS = 0.2  # wait this long for more messages before committing a bat
 RECONNECT_MIN, RECONNECT_MAX = 1, 60
 USER_AGENT = "rapport-mqtt-bridge"
 DEFAULT_EVENT = "Device Telemetry"
+PAYLOAD_FORMAT = "mqtt"  # dead letters holding {"topic", "payload"}, mapped again on replay
 _TOPIC_INDEX = re.compile(r"^topic\[(-?\d{1,3})\]$")
 _TIME_KEYS = ("timestamp", "ts", "time")
 
@@ -172,36 +179,68 @@ def message_to_event(config: BridgeConfig, topic: str, payload: bytes) -> dict[s
 
 
 @dataclass(frozen=True)
-class _Message:
+class Message:
+    """One MQTT message as received (acknowledged after the commit that stores it)."""
+
     topic: str
     payload: bytes
     mid: int
     qos: int
 
+    def kept(self) -> str:
+        """The message as a dead letter keeps it (and a replay reads it back)."""
+        return dump({"topic": self.topic,
+                     "payload": self.payload.decode("utf-8", "backslashreplace")}).decode()
+
 
 def deliver(session_factory: Callable[[], Session], settings: Settings, source: SourceInfo,
-            config: BridgeConfig, messages: Sequence[_Message]) -> tuple[list[StoredEventRef], int, int]:
+            config: BridgeConfig, messages: Sequence[Message]) -> tuple[list[StoredEventRef], int, int]:
     """Ingest one batch in one transaction; returns (stored refs, accepted, dead-lettered)."""
     events: list[dict[str, Any]] = []
-    bad: list[tuple[_Message, Malformed]] = []
+    originals: list[str | None] = []
+    bad: list[tuple[Message, Malformed]] = []
     for message in messages:
         try:
             events.append(message_to_event(config, message.topic, message.payload))
+            originals.append(message.kept())
         except Malformed as refusal:
             bad.append((message, refusal))
     now = datetime.now(UTC)
     with session_factory() as session:
         result = ingest(session, settings, source, events, received_at=now,
-                        user_agent=USER_AGENT) if events else None
+                        user_agent=USER_AGENT, originals=originals) if events else None
+        if result is not None:
+            mark_payload_format(session, [o.dead_letter_id for o in result.refused
+                                          if o.dead_letter_id is not None], PAYLOAD_FORMAT)
         for message, problem in bad:
-            record_dead_letter(session, source.id, problem.code, problem.reason, {
-                "topic": message.topic,
-                "payload": message.payload.decode("utf-8", "backslashreplace"),
-            })
+            record_dead_letter(session, source.id, problem.code, problem.reason, message.kept(),
+                               payload_format=PAYLOAD_FORMAT, received_at=now)
         session.commit()
     if result is None:
         return [], 0, len(bad)
     return result.stored, result.accepted, len(bad) + result.dead_lettered
+
+
+def remap_for_replay(mapping: dict[str, Any], channel: str, payload: str) -> list[dict[str, Any]]:
+    """A dead-lettered MQTT message (``{"topic", "payload"}``) turned into its event again with
+    the source's mapping as it is now; raises Unmappable with the bridge's code and reason."""
+    try:
+        kept = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise Unmappable(f"the dead letter is not JSON: {exc}", code="malformed_json") from None
+    if not isinstance(kept, dict) or not isinstance(kept.get("topic"), str) \
+            or not isinstance(kept.get("payload"), str):
+        raise Unmappable('an MQTT dead letter holds {"topic": "...", "payload": "<the message '
+                         'text>"}', code="not_an_object")
+    try:
+        config = BridgeConfig.from_mapping(mapping)
+    except BridgeConfigError as exc:
+        raise Unmappable(f"the source's mapping cannot drive the bridge: {exc}",
+                         code="bad_mapping") from None
+    try:
+        return [message_to_event(config, kept["topic"], kept["payload"].encode())]
+    except Malformed as exc:
+        raise Unmappable(exc.reason, code=exc.code) from None
 
 
 def _broker(url: str) -> tuple[str, int, str | None, str | None, bool]:
@@ -235,7 +274,7 @@ class MqttBridge:
         self._settings = settings
         self._publish = publish
         self._url = mqtt_url or settings.mqtt_url
-        self._inbox: queue.Queue[_Message] = queue.Queue()
+        self._inbox: queue.Queue[Message] = queue.Queue()
         self._stop = threading.Event()
         self.subscribed = threading.Event()
         self.accepted = 0
@@ -281,11 +320,11 @@ class MqttBridge:
                         self.source.name, reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        self._inbox.put(_Message(message.topic, bytes(message.payload), message.mid, message.qos))
+        self._inbox.put(Message(message.topic, bytes(message.payload), message.mid, message.qos))
 
     # ---- the worker: batches, commits, then acknowledges -------------------------------
 
-    def _take(self) -> list[_Message]:
+    def _take(self) -> list[Message]:
         try:
             first = self._inbox.get(timeout=0.5)
         except queue.Empty:
@@ -300,7 +339,7 @@ class MqttBridge:
 
     def _run(self) -> None:
         backoff = RECONNECT_MIN
-        held: list[_Message] = []
+        held: list[Message] = []
         while not (self._stop.is_set() and not held and self._inbox.empty()):
             batch = held or self._take()
             if not batch:

@@ -20,7 +20,7 @@ from typing import Any, cast
 
 import orjson
 from sqlalchemy import Select, select, text, update
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, defer, sessionmaker
 
 from rapport.config import Settings
@@ -37,6 +37,7 @@ DEFAULT_PROCESSOR = "rapport.events.pipeline:process_events"
 PARTITION_LOCK_KEY = 0x52504842
 MAX_ATTEMPTS = 3  # a poison event is dead-lettered after this many failed runs on its own
 TRANSIENT = (OperationalError, InterfaceError)  # the database, not the event: retry later
+RACE_RETRIES = 2  # whole-batch reruns after a unique-key race, before going event by event
 
 
 class LeaseLost(Exception):  # noqa: N818 - a condition, raised to abort a batch
@@ -155,13 +156,24 @@ class BatchRunner:
         return self._run(partition, stmt)
 
     def _run(self, partition: int | list[int], stmt: Select[tuple[HubEvent]]) -> int:
-        try:
-            return self._batch(partition, stmt)
-        except (LeaseLost, *TRANSIENT):
-            raise
-        except Exception:
-            log.exception("hub batch of partition %s failed; retrying its events one by one",
-                          partition)
+        for attempt in range(1, RACE_RETRIES + 2):
+            try:
+                return self._batch(partition, stmt)
+            except (LeaseLost, *TRANSIENT):
+                raise
+            except IntegrityError as exc:
+                # Most likely another partition's batch stored the same identity meanwhile
+                # (a device seen under two keys): run again on what it committed.
+                if attempt <= RACE_RETRIES:
+                    log.info("hub batch of partition %s raced another batch (%s); running it "
+                             "again", partition, type(exc.orig).__name__)
+                    continue
+                log.exception("hub batch of partition %s failed; retrying its events one by "
+                              "one", partition)
+            except Exception:
+                log.exception("hub batch of partition %s failed; retrying its events one by "
+                              "one", partition)
+            break
         with self._factory() as session:
             ids = list(session.scalars(stmt.with_only_columns(HubEvent.id)))
         done = 0

@@ -3,6 +3,11 @@
 The clear write key (``rwk_…``) is shown once, when the source is created or its key rotated;
 clients send it as the HTTP Basic user, as Segment clients do. Rotating replaces the key at
 once: the old one stops working.
+
+A webhook source's mapping may hold a ``signature`` block (rapport.events.webhook_signatures):
+its signing secret is sealed before it is stored and never shown again. Changing the mapping
+keeps the block unless the new mapping says ``"signature": null``, so fixing a field path
+cannot switch signature checks off by omission.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from rapport.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from rapport.events import webhook_signatures
 from rapport.events.hub_models import CHANNELS, Source
 
 WRITE_KEY_PREFIX = "rwk_"
@@ -45,10 +51,14 @@ class SourceInfo:
     created_at: datetime
     last_event_at: datetime | None
 
+    def public_mapping(self) -> dict[str, Any]:
+        """The mapping as shown to people: a signing secret only as ``secret_set``."""
+        return public_mapping(self.mapping)
+
     def as_json(self) -> dict[str, Any]:
         return {
             "id": self.id, "name": self.name, "channel": self.channel, "enabled": self.enabled,
-            "mapping": self.mapping, "write_key_prefix": self.write_key_prefix,
+            "mapping": self.public_mapping(), "write_key_prefix": self.write_key_prefix,
             "created_at": self.created_at.isoformat(),
             "last_event_at": self.last_event_at.isoformat() if self.last_event_at else None,
         }
@@ -95,13 +105,34 @@ def check_channel(channel: Any, *, allow_crm: bool = False) -> str:
     return channel.strip().lower()
 
 
-def check_mapping(mapping: Any) -> dict[str, Any]:
+def check_mapping(mapping: Any, *, secret_key: str = "",
+                  previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The mapping as stored: a JSON object, its ``signature`` block checked and its secret
+    sealed; without a ``signature`` key the previous mapping's block is kept."""
     if mapping is None:
         return {}
     if not isinstance(mapping, dict):
         raise ValidationFailed("mapping must be a JSON object",
                                errors=[FieldError("mapping", "a JSON object")])
-    return mapping
+    stored = dict(mapping)
+    old_block = (previous or {}).get("signature")
+    if "signature" not in stored:
+        if isinstance(old_block, dict):
+            stored["signature"] = old_block
+        return stored
+    if stored["signature"] is None:
+        del stored["signature"]
+        return stored
+    stored["signature"] = webhook_signatures.prepare(
+        stored["signature"], old_block if isinstance(old_block, dict) else None, secret_key)
+    return stored
+
+
+def public_mapping(mapping: dict[str, Any]) -> dict[str, Any]:
+    """A mapping without its sealed signing secret (``secret_set`` says whether there is one)."""
+    if "signature" not in mapping:
+        return mapping
+    return {**mapping, "signature": webhook_signatures.public(mapping["signature"])}
 
 
 def _load(session: Session, source_id: int) -> Source:
@@ -112,8 +143,9 @@ def _load(session: Session, source_id: int) -> Source:
 
 
 def create_source(session: Session, name: str, channel: str, mapping: dict[str, Any] | None = None,
-                  *, allow_crm: bool = False) -> IssuedKey:
-    """A new source and its write key (shown once)."""
+                  *, allow_crm: bool = False, secret_key: str = "") -> IssuedKey:
+    """A new source and its write key (shown once). ``secret_key`` (the settings') seals a
+    signing secret in the mapping."""
     clean = check_name(name)
     chosen = check_channel(channel, allow_crm=allow_crm)
     if session.scalar(select(Source.id).where(Source.name == clean)) is not None:
@@ -121,7 +153,7 @@ def create_source(session: Session, name: str, channel: str, mapping: dict[str, 
                        errors=[FieldError("name", "already used", "duplicate")])
     raw, digest, prefix = _new_key()
     row = Source(name=clean, channel=chosen, write_key_hash=digest, write_key_prefix=prefix,
-                 mapping=check_mapping(mapping), enabled=True)
+                 mapping=check_mapping(mapping, secret_key=secret_key), enabled=True)
     session.add(row)
     try:
         with session.begin_nested():
@@ -157,12 +189,13 @@ def rotate_key(session: Session, source_id: int) -> IssuedKey:
 
 
 def update_source(session: Session, source_id: int, *, enabled: bool | None = None,
-                  mapping: dict[str, Any] | None = None, name: str | None = None) -> SourceInfo:
+                  mapping: dict[str, Any] | None = None, name: str | None = None,
+                  secret_key: str = "") -> SourceInfo:
     row = _load(session, source_id)
     if enabled is not None:
         row.enabled = bool(enabled)
     if mapping is not None:
-        row.mapping = check_mapping(mapping)
+        row.mapping = check_mapping(mapping, secret_key=secret_key, previous=dict(row.mapping or {}))
     if name is not None:
         clean = check_name(name)
         if clean != row.name and session.scalar(select(Source.id).where(Source.name == clean)):

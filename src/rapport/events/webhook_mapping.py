@@ -17,6 +17,13 @@ it ends with ``?``; a list tries each path in turn and takes the first that is p
 and ``$$`` the whole payload. A numeric ``timestamp`` is read as Unix seconds (milliseconds
 above 10^12). Without a ``messageId`` mapping the id is a hash of the mapped payload, so a
 vendor's retry of the same delivery is a duplicate, not a second event.
+
+``signature`` (vendor signatures, rapport.events.webhook_signatures) and ``trait_priority``
+(profiles) are settings of the source kept in the same JSON, not field mappings.
+
+A payload the mapping cannot map is kept verbatim as a dead letter in the ``webhook`` payload
+format, so a replay maps it again with the source's mapping as it is then
+(:func:`remap_for_replay`).
 """
 
 from __future__ import annotations
@@ -28,10 +35,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from rapport.events import collector
 from rapport.events.envelope import dump
+from rapport.events.hub_models import DeadLetter
 
 MAX_PATH = 300
 MAX_DEPTH = 8  # nesting of the mapping itself
@@ -40,6 +49,8 @@ ENVELOPE_FIELDS = ("type", "event", "name", "userId", "anonymousId", "groupId", 
                    "timestamp", "messageId", "category")
 OBJECT_FIELDS = ("properties", "traits", "context")
 TYPES = ("track", "identify", "page", "screen", "group", "alias")
+SOURCE_KEYS = ("signature", "trait_priority")  # source settings beside the field mapping
+PAYLOAD_FORMAT = "webhook"  # dead letters holding a vendor's body, mapped again on replay
 
 
 class MappingError(ValueError):
@@ -47,11 +58,13 @@ class MappingError(ValueError):
 
 
 class Unmappable(Exception):  # noqa: N818 - an outcome for one payload, kept as a dead letter
-    """The payload lacks what the mapping requires; ``reason`` names the paths."""
+    """The payload lacks what the mapping requires; ``reason`` names the paths, ``code`` is
+    the dead letter's code."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, code: str = "unmappable") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.code = code
 
 
 _MISSING = object()
@@ -122,7 +135,7 @@ def validate(mapping: Any) -> list[str]:
     problems: list[str] = []
     allowed = {*ENVELOPE_FIELDS, *OBJECT_FIELDS, "each"}
     for key in mapping:
-        if key not in allowed:
+        if key not in allowed and key not in SOURCE_KEYS:
             problems.append(f"unknown key {key!r}; use {', '.join(sorted(allowed))}")
 
     def check(value: Any, where: str, depth: int) -> None:
@@ -188,6 +201,11 @@ class _Resolver:
         return spec
 
 
+def has_field_mapping(mapping: dict[str, Any] | None) -> bool:
+    """Does the source's mapping say how a payload becomes events (beyond source settings)?"""
+    return any(key not in SOURCE_KEYS for key in mapping or {})
+
+
 def _timestamp(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return value
@@ -250,25 +268,51 @@ def apply(mapping: dict[str, Any], payload: Any) -> list[dict[str, Any]]:
     return events
 
 
+def events_for(mapping: dict[str, Any], channel: str, payload: Any) -> list[dict[str, Any]]:
+    """:func:`apply`, with the source's channel as each event's ``context.channel`` (as the
+    webhook endpoint sends them to the collector); raises Unmappable."""
+    events = apply(mapping, payload)
+    for event in events:
+        context = event.setdefault("context", {})
+        if isinstance(context, dict):
+            context.setdefault("channel", channel)
+    return events
+
+
 def record_dead_letter(session: Session, source_id: int | None, code: str, reason: str,
-                       payload: Any, *, message_id: Any = None) -> int:
+                       payload: Any, *, message_id: Any = None,
+                       payload_format: str | None = None,
+                       received_at: datetime | None = None) -> int:
     """Keep something a source adapter could not turn into an event (a webhook the mapping
-    cannot map, a bad order row, a malformed MQTT message), in the caller's transaction."""
+    cannot map, a bad order row, a malformed MQTT message), in the caller's transaction.
+    ``payload_format`` names the adapter whose mapping a replay runs again (None: the
+    payload is an event already)."""
     text = payload if isinstance(payload, str | bytes) else dump(payload)
-    return collector.dead_letter(
-        session, source_id, code[:60], reason, text,
+    dead_id = collector.dead_letter(
+        session, source_id, code[:60], reason, text, received_at=received_at,
         message_id=str(message_id)[:200] if message_id is not None else None)
+    if payload_format is not None:
+        mark_payload_format(session, [dead_id], payload_format)
+    return dead_id
 
 
-def remap_for_replay(mapping: dict[str, Any], payload: str) -> str:
-    """A dead-lettered webhook payload mapped again (after the mapping was fixed), as the
-    event text the collector's replay takes; raises Unmappable if it still cannot map or
-    maps to several events (``each``: let the vendor resend instead)."""
+def mark_payload_format(session: Session, dead_letter_ids: list[int], payload_format: str) -> None:
+    """Say that these open dead letters hold a source's own payload, not an event (the
+    collector writes them; the adapter knows what it gave it)."""
+    if dead_letter_ids:
+        session.execute(update(DeadLetter).where(DeadLetter.id.in_(dead_letter_ids),
+                                                 DeadLetter.status == "open")
+                        .values(payload_format=payload_format))
+
+
+def remap_for_replay(mapping: dict[str, Any], channel: str, payload: str) -> list[dict[str, Any]]:
+    """A dead-lettered webhook body mapped again with the source's mapping as it is now (after
+    it was fixed): the events the replay gives the collector. Raises Unmappable."""
+    if not has_field_mapping(mapping):
+        raise Unmappable("the source has no mapping: set one that says how the payload "
+                         "becomes an event", code="no_mapping")
     try:
         parsed = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
-        raise Unmappable(f"the payload is not JSON: {exc}") from None
-    events = apply(mapping, parsed)
-    if len(events) != 1:
-        raise Unmappable(f"the payload maps to {len(events)} events; a replay takes one")
-    return dump(events[0]).decode()
+        raise Unmappable(f"the payload is not JSON: {exc}", code="malformed_json") from None
+    return events_for(mapping, channel, parsed)

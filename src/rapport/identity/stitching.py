@@ -41,6 +41,7 @@ from rapport.profiles.live import ProfileState
 from rapport.profiles.store import (
     IDENTIFYING_KINDS,
     chunks,
+    find_identities,
     insert_states,
     load_states,
     strong_identities,
@@ -114,18 +115,10 @@ class Stitcher:
         limit = self.settings.identity_fingerprint_max_profiles
         for fp in fingerprints:
             wanted |= {Identifier(slot_kind(n), fp) for n in range(2, limit + 2)}
-        kinds = sorted({i.kind for i in wanted})
-        values = sorted({i.value for i in wanted})
         rows: list[tuple[str, str, int]] = []
-        for chunk in chunks(values):
-            for kind, value, profile_id, row_id, last_seen in self.session.execute(
-                    select(Identity.kind, Identity.value, Identity.profile_id, Identity.id,
-                           Identity.last_seen)
-                    .where(among(self.session, Identity.value, chunk),
-                           among(self.session, Identity.kind, kinds))):
-                if Identifier(kind, value) in wanted:
-                    rows.append((kind, value, profile_id))
-                    self.stored_seen[Identifier(kind, value)] = (row_id, last_seen)
+        for kind, value, profile_id, row_id, last_seen in find_identities(self.session, wanted):
+            rows.append((kind, value, profile_id))
+            self.stored_seen[Identifier(kind, value)] = (row_id, last_seen)
         self.states = load_states(self.session, {r[2] for r in rows}, lock=True)
         for kind, value, profile_id in rows:
             state = self.states[profile_id].live()

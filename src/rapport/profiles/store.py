@@ -6,11 +6,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, or_, select
+import orjson
+from sqlalchemy import Integer, String, Table, insert, or_, select, text
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
 
 from rapport.db.among import among
-from rapport.db.base import utcnow
+from rapport.db.base import UtcDateTime, utcnow
 from rapport.db.bulk import update_rows
 from rapport.identity.models import Identity
 from rapport.profiles.live import ProfileState
@@ -63,6 +65,31 @@ def load_states(session: Session, ids: Iterable[int], *, lock: bool = False) -> 
         if state.merged_into_id is not None:
             state.merged_into = found.get(state.merged_into_id)
     return found
+
+
+def find_identities(session: Session, wanted: Iterable[tuple[str, str]]) -> list[Any]:
+    """Stored identities of exactly the ``(kind, value)`` pairs asked for: rows of kind,
+    value, profile_id, id, last_seen. One probe of the unique index per pair (``kind IN … AND
+    value IN …`` would probe every kind with every value)."""
+    pairs = sorted({(str(kind), str(value)) for kind, value in wanted})
+    if not pairs:
+        return []
+    columns: dict[str, TypeEngine[Any]] = {
+        "kind": String(), "value": String(), "profile_id": Integer(), "id": Integer(),
+        "last_seen": UtcDateTime()}
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = text(
+            "SELECT i.kind, i.value, i.profile_id, i.id, i.last_seen FROM identities AS i "
+            "JOIN unnest(CAST(:kinds AS varchar[]), CAST(:vals AS varchar[])) AS w(kind, value) "
+            "ON i.kind = w.kind AND i.value = w.value").columns(**columns)
+        params: dict[str, Any] = {"kinds": [k for k, _ in pairs], "vals": [v for _, v in pairs]}
+    else:
+        stmt = text(
+            "SELECT i.kind, i.value, i.profile_id, i.id, i.last_seen FROM json_each(:pairs) AS w "
+            "JOIN identities AS i ON i.kind = json_extract(w.value, '$[0]') "
+            "AND i.value = json_extract(w.value, '$[1]')").columns(**columns)
+        params = {"pairs": orjson.dumps([list(pair) for pair in pairs]).decode()}
+    return list(session.execute(stmt, params))
 
 
 def strong_identities(session: Session, ids: Iterable[int]) -> dict[int, set[tuple[str, str]]]:

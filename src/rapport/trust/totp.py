@@ -8,16 +8,14 @@ so a code cannot be replayed within its window.
 
 from __future__ import annotations
 
-import base64
 import hmac
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
 import pyotp
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from rapport.trust.sealed import Unsealable, seal, unseal
 
 ISSUER = "Rapport"
 DIGITS = 6
@@ -52,22 +50,15 @@ def new_secret() -> str:
     return pyotp.random_base32(32)
 
 
-def _fernet(secret_key: str) -> Fernet:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(
-        secret_key.encode()
-    )
-    return Fernet(base64.urlsafe_b64encode(key))
-
-
 def encrypt_secret(secret_key: str, secret: str) -> str:
     """The secret encrypted (Fernet, key derived from the deployment secret with HKDF-SHA256)."""
-    return _fernet(secret_key).encrypt(secret.encode()).decode()
+    return seal(secret_key, _HKDF_INFO, secret)
 
 
 def decrypt_secret(secret_key: str, stored: str) -> str:
     try:
-        return _fernet(secret_key).decrypt(stored.encode()).decode()
-    except (InvalidToken, ValueError):
+        return unseal(secret_key, _HKDF_INFO, stored)
+    except Unsealable:
         raise SecretUnreadable("the two-factor secret cannot be decrypted") from None
 
 

@@ -152,7 +152,7 @@ def replay_matching(request: Request, ui: UI, user: User, form: Form) -> Respons
                 chunk = [dead_letters.replay(uow.session, ui.container.settings, i)
                          for i in ids[start:start + 200]]
                 uow.commit()
-            ui.container.event_bus.publish([o.stored for o in chunk if o.stored is not None])
+            ui.container.event_bus.publish([ref for o in chunk for ref in o.stored])
             replayed += sum(1 for o in chunk if o.status == "replayed")
             still_open += sum(1 for o in chunk if o.status == "open")
     return RedirectResponse("/admin/dead-letters" + query_string(
@@ -194,8 +194,8 @@ def replay_one(request: Request, dead_letter_id: int, ui: UI, user: User, form: 
     except RapportError as exc:
         return _letter_page(request, ui, user, dead_letter_id, payload=payload,
                             error=display.gettext(exc.detail), status=409 if exc.status == 409 else 422)
-    if outcome.stored is not None:
-        ui.container.event_bus.publish([outcome.stored])
+    if outcome.stored:
+        ui.container.event_bus.publish(list(outcome.stored))
     if outcome.status == "replayed":
         return RedirectResponse(f"/admin/dead-letters/{dead_letter_id}?done=replayed", 303)
     return _letter_page(request, ui, user, dead_letter_id, status=422,
