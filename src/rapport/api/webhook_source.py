@@ -29,6 +29,7 @@ from rapport.api.problems import problem
 from rapport.api.responses import JSONResponse
 from rapport.bootstrap import Container
 from rapport.db.base import utcnow
+from rapport.db.engine import writer_lock
 from rapport.errors import RapportError
 from rapport.events import collector, sources, webhook_signatures
 from rapport.events.webhook_mapping import (
@@ -97,7 +98,7 @@ def _signature_refusal(container: Container, source: sources.SourceInfo,
 def _receive(container: Container, key: str | None, body: bytes, headers: Mapping[str, str],
              client_ip: str | None, user_agent: str | None) -> Response:
     received_at = utcnow()
-    with container.uow() as uow:
+    with writer_lock(container.engine), container.uow() as uow:
         source = sources.authenticate(uow.session, key)
         refusal = _signature_refusal(container, source, headers, body)
         if refusal is not None:

@@ -4,8 +4,11 @@ The outbox relay publishes ``crm.contact.created`` / ``.updated`` / ``.deleted``
 for leads) on the in-process bus after the change committed. This source turns each into a
 track event (``Contact Created``, ``Lead Updated`` ...) and, while the record exists, an
 identify event with its e-mail, phone and name, so the stitcher links the CRM record and the
-behavioural profile (identifiers ``contact_id``/``lead_id``, ``email``, ``phone``). Events go
-to a built-in source named ``crm`` (channel ``crm``, created on first use).
+behavioural profile (identifiers ``contact_id``/``lead_id``, ``email``, ``phone``), whichever
+was seen first: a record created or changed after the person was seen links back the same
+way. A contact's mobile is an identifier too (the stitcher matches it), and a converted
+lead also names its contact. Events go to a built-in source named ``crm`` (channel ``crm``,
+created on first use).
 
 No userId is set: a CRM id must never block a merge with the userId a website or app gives
 the same person. The anonymousId is ``crm-contact-<id>``. Message ids derive from the
@@ -48,9 +51,11 @@ SOURCE_NAME = "crm"
 OBJECTS = {"contacts": "contact", "leads": "lead"}
 TOPICS = tuple(f"crm.{singular}." for singular in OBJECTS.values())
 # record fields copied into identify traits (names as the Segment spec spells them)
-TRAIT_FIELDS = {"email": "email", "phone": "phone", "first_name": "firstName",
-                "last_name": "lastName", "job_title": "title", "company": "company",
-                "city": "city", "country": "country"}
+TRAIT_FIELDS = {"email": "email", "phone": "phone", "mobile": "mobile",
+                "first_name": "firstName", "last_name": "lastName", "job_title": "title",
+                "company": "company", "city": "city", "country": "country"}
+# the record's phone numbers, in the order they fill the ``phone`` identifier
+NUMBER_FIELDS = ("phone", "mobile")
 BATCH = 200
 IDLE_EXIT_SECONDS = 5.0
 MAX_ATTEMPTS = 5
@@ -98,6 +103,7 @@ def events_for(message: DomainEvent, values: dict[str, Any] | None) -> list[dict
     when = payload.get("occurred_at")
     identity: dict[str, Any] = {f"{singular}_id": str(record_id)}
     traits: dict[str, Any] = dict(identity)
+    numbers: list[str] = []
     if values is not None:
         for field, trait in TRAIT_FIELDS.items():
             value = values.get(field)
@@ -106,7 +112,13 @@ def events_for(message: DomainEvent, values: dict[str, Any] | None) -> list[dict
         if traits.get("firstName") or traits.get("lastName"):
             traits["name"] = " ".join(str(traits[k]) for k in ("firstName", "lastName")
                                       if traits.get(k))
-    link = {k: traits[k] for k in (f"{singular}_id", "email", "phone") if k in traits}
+        converted = values.get("converted_contact_id")
+        if singular == "lead" and isinstance(converted, int):
+            traits["contact_id"] = str(converted)  # one person: the lead's profile is the contact's
+        numbers = list(dict.fromkeys(str(values[f]) for f in NUMBER_FIELDS if values.get(f)))
+        if numbers:
+            traits["phone"] = numbers[0]  # a contact with only a mobile: that is their phone
+    link = {k: traits[k] for k in ("contact_id", "lead_id", "email", "phone") if k in traits}
     base = {"anonymousId": f"crm-{singular}-{record_id}", "timestamp": when,
             "context": {"channel": "crm", "library": {"name": USER_AGENT, "version": "1"},
                         "traits": link}}
@@ -118,6 +130,11 @@ def events_for(message: DomainEvent, values: dict[str, Any] | None) -> list[dict
                                                      if k not in ("version", "updated_at")),
                             "actor_user_id": payload.get("actor_user_id"),
                             "via": payload.get("source")}}
+    if len(numbers) > 1:
+        # The second number (a mobile beside the phone) is an identifier as well. Top-level
+        # traits of a track call name identifiers without setting profile traits, so the
+        # profile's ``phone`` trait stays the record's phone.
+        track["traits"] = {"phone": numbers[1]}
     events = [track]
     if values is not None and action != "deleted":
         events.append({**base, "type": "identify", "messageId": f"crm-outbox-{message.id}-identify",

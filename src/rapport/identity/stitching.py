@@ -291,6 +291,14 @@ class Stitcher:
                 self._review(target, other, shared, "a new user id arrived with an identifier "
                              "of a profile that holds another user id", event.id)
                 target = other
+        contact_key = next((i for i in new_keys if i.kind == "contact_id"), None)
+        if (contact_key is not None and target.contact_id is not None
+                and str(target.contact_id) != contact_key.value):
+            other = self._new_profile()
+            shared = next((i for s, i in found if s.live() is target), contact_key)
+            self._review(target, other, shared, "a new CRM contact arrived with an identifier "
+                         "of a profile linked to another contact", event.id)
+            target = other
         for ident in new_keys:
             self._attach(ident, target, event)
         if fingerprint is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, cast
 
@@ -26,6 +26,7 @@ from rapport.crm.registry import OBJECTS
 from rapport.errors import Forbidden, NotFound, ValidationFailed
 from rapport.events.hub_models import HubEvent, Source
 from rapport.identity.identifiers import MASKED_KINDS, Identifier
+from rapport.identity.merges import REVIEW_STATUSES
 from rapport.identity.models import Identity, MergeReview, ProfileMerge
 from rapport.profiles.models import Profile
 from rapport.trust.actor import Actor
@@ -36,6 +37,9 @@ MAX_GROUP = 10_000  # profiles merged into one survivor that a read follows
 
 class _Records(Protocol):
     def get(self, session: Session, object_name: str, record_id: int, *, actor: Actor) -> Any: ...
+
+    def get_many(self, session: Session, object_name: str, ids: list[int], *,
+                 actor: Actor) -> dict[int, Any]: ...
 
 
 # ---- masking ---------------------------------------------------------------------------------
@@ -359,6 +363,72 @@ def list_reviews(session: Session, actor: Actor, *, status: str = "open", limit:
     total = session.scalar(select(func.count()).select_from(MergeReview).where(MergeReview.status == status))
     return {"items": [review_json(actor, r) for r in page], "count": int(total or 0),
             "next_cursor": str(page[-1].id) if len(rows) > limit and page else None}
+
+
+def review_counts(session: Session) -> dict[str, int]:
+    """Merge reviews per status (every status present, zero when none)."""
+    counts = dict.fromkeys(REVIEW_STATUSES, 0)
+    for status, n in session.execute(select(MergeReview.status, func.count())
+                                     .group_by(MergeReview.status)):
+        counts[status] = int(n)
+    return counts
+
+
+@dataclass(frozen=True)
+class LinkedRecord:
+    object_name: str  # contacts or leads
+    id: int
+    title: str
+
+
+@dataclass(frozen=True)
+class ReviewSide:
+    """One profile of a review as ``actor`` may see it: a profile they may not read shows
+    its id only (``readable`` False), like the 360 page answering 404."""
+
+    requested_id: int
+    id: int  # the survivor, when the profile was merged since the review was opened
+    readable: bool
+    traits: dict[str, Any] = field(default_factory=dict)  # masked as traits_json masks them
+    journey_stage: str = "anonymous"
+    first_seen: str | None = None
+    last_seen: str | None = None
+    events: int = 0
+    linked: tuple[LinkedRecord, ...] = ()
+
+
+def review_sides(records: _Records, session: Session, actor: Actor,
+                 profile_ids: Iterable[int]) -> dict[int, ReviewSide]:
+    """The profiles of a page of reviews, by requested id, in a few queries: linked contacts
+    and leads are read in one go per object (labels, not counted as record reads)."""
+    resolved: dict[int, Profile] = {}
+    for profile_id in set(profile_ids):
+        try:
+            resolved[profile_id] = resolve(session, profile_id).profile
+        except NotFound:  # erased meanwhile: nothing left to show
+            continue
+    found: dict[str, dict[int, Any]] = {}
+    for object_name, column in (("contacts", "contact_id"), ("leads", "lead_id")):
+        ids = sorted({getattr(p, column) for p in resolved.values() if getattr(p, column)})
+        found[object_name] = records.get_many(session, object_name, ids, actor=actor) if ids else {}
+    everyone = reads_all(actor)
+    sides = {}
+    for requested, p in resolved.items():
+        linked = tuple(
+            LinkedRecord(object_name, record_id, str(found[object_name][record_id].values.get("title")
+                                                     or f"#{record_id}"))
+            for object_name, record_id in (("contacts", p.contact_id), ("leads", p.lead_id))
+            if record_id is not None and record_id in found[object_name])
+        if not (everyone or linked):
+            sides[requested] = ReviewSide(requested, p.id, readable=False)
+            continue
+        events = (p.counters or {}).get("events") or {}
+        sides[requested] = ReviewSide(
+            requested, p.id, readable=True, traits=traits_json(actor, p.traits or {}),
+            journey_stage=p.journey_stage or "anonymous", first_seen=_time(p.first_seen),
+            last_seen=_time(p.last_seen),
+            events=sum(v for v in events.values() if isinstance(v, int)), linked=linked)
+    return sides
 
 
 def linked_profile_id(session: Session, object_name: str, record_id: int) -> int | None:

@@ -1,21 +1,23 @@
 """The customer 360 page: one stitched customer with traits, counters, journey stage, the
-merged timeline (hub events and CRM activities), identities, merges and linked records.
+merged timeline (hub events and CRM activities), identities, merges and linked records; and
+the merge-review queue (``/admin/merge-reviews``).
 
 Access and masking are the API's (``rapport.profiles.service``): a profile is shown to whoever
 may read its linked contact or lead, or reads every profile; e-mails and phones are masked
-as on the CRM pages. Undoing a merge needs ``profiles.merge``.
+as on the CRM pages. Undoing a merge and the review queue need ``profiles.merge``, and a
+review is decided with the API's call (``merges.resolve_review``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
-from rapport.errors import Forbidden, NotFound, RapportError
+from rapport.errors import Conflict, Forbidden, NotFound, RapportError
 from rapport.events.hub_models import Source
 from rapport.identity import merges
 from rapport.profiles import service
@@ -25,9 +27,12 @@ from rapport.web.deps import UI, Form, User, actor_for
 from rapport.web.display import Display
 from rapport.web.i18n import N_
 from rapport.web.record_page import ICONS as ACTIVITY_ICONS
+from rapport.web.rendering import query_string
 
 router = APIRouter()
 TIMELINE_PAGE = 30
+REVIEW_PAGE = 20
+WHAT_REVIEWS = "deciding merge reviews"
 
 STAGE_LABELS = {
     "anonymous": N_("Anonymous"),
@@ -61,6 +66,17 @@ EVENT_TYPE_LABELS = {
 }
 EVENT_ICONS = {"page": "▤", "screen": "▯", "track": "⚡", "identify": "☺", "alias": "⇄",
                "group": "⌂"}
+REVIEW_STATUS_LABELS = {"open": N_("Waiting for review"), "merged": N_("Merged"),
+                        "dismissed": N_("Kept apart")}
+# The reasons the stitcher gives (identity/stitching.py), so the page can translate them.
+REVIEW_REASONS = (
+    N_("the profiles hold different user ids"),
+    N_("the profiles are linked to different CRM contacts"),
+    N_("a new user id arrived with an identifier of a profile that holds another user id"),
+    N_("a new CRM contact arrived with an identifier of a profile linked to another contact"),
+)
+REVIEW_NOTICES = {"merge": N_("Merged: the two profiles are one now."),
+                  "dismiss": N_("Kept apart: the two profiles stay separate.")}
 
 
 def _kind_label(display: Display, kind: str) -> str:
@@ -208,3 +224,102 @@ def decide_review(profile_id: int, review_id: int, decision: str, request: Reque
                               user_id=actor.user_id)
         uow.commit()
     return RedirectResponse(f"/profiles/{found.profile.id}", 303)
+
+
+# ---- the merge-review queue ------------------------------------------------------------------
+
+
+def _translated(display: Display, text: str | None) -> str:
+    """Stored text (a reason, a status label) in the page's language, as a sentence."""
+    translated = display.gettext(text) if text else ""
+    return translated[:1].upper() + translated[1:]
+
+
+def _side(display: Display, side: service.ReviewSide | None, requested: int) -> dict[str, Any]:
+    if side is None:
+        return {"requested_id": requested, "id": None, "readable": False, "gone": True}
+    title = (_title(display, {"id": side.id, "traits": side.traits}) if side.readable
+             else display.gettext("Customer #%(id)s") % {"id": side.id})
+    return {
+        "requested_id": side.requested_id, "id": side.id, "readable": side.readable,
+        "gone": False, "title": title,
+        "stage": display.gettext(STAGE_LABELS.get(side.journey_stage, side.journey_stage)),
+        "first_seen": display.fmt.datetime(side.first_seen) if side.first_seen else "",
+        "last_seen": display.fmt.datetime(side.last_seen) if side.last_seen else "",
+        "events": side.events,
+        "linked": [{"object": r.object_name, "id": r.id, "title": r.title,
+                    "label": N_("Contact") if r.object_name == "contacts" else N_("Lead")}
+                   for r in side.linked],
+    }
+
+
+def _reviews_page(request: Request, ui: UI, user: User, *, status: str, cursor: str,
+                  error: str | None = None, code: int = 200) -> Response:
+    display = ui.display(request, user)
+    actor = display.actor
+    after = int(cursor) if cursor.isascii() and cursor.isdigit() and len(cursor) < 19 else None
+    with ui.container.session_factory() as session:
+        listing = service.list_reviews(session, actor, status=status, limit=REVIEW_PAGE,
+                                       after=after)
+        counts = service.review_counts(session)
+        sides = service.review_sides(
+            ui.container.records, session, actor,
+            [i for r in listing["items"] for i in (r["profile_a_id"], r["profile_b_id"])])
+        deciders = {r["resolved_by"] for r in listing["items"] if r["resolved_by"]}
+        users = (ui.container.records.get_many(session, "users", sorted(deciders), actor=actor)
+                 if deciders else {})
+    rows = [{
+        **r, "label": _kind_label(display, r["identifier_kind"]),
+        "reason": _translated(display, r["reason"]),
+        "a": _side(display, sides.get(r["profile_a_id"]), r["profile_a_id"]),
+        "b": _side(display, sides.get(r["profile_b_id"]), r["profile_b_id"]),
+        "created": display.fmt.datetime(r["created_at"]),
+        "resolved": display.fmt.datetime(r["resolved_at"]) if r["resolved_at"] else "",
+        "decision": _translated(display, REVIEW_STATUS_LABELS.get(r["status"], r["status"])),
+        "resolver": (users[r["resolved_by"]].values.get("name") if r["resolved_by"] in users
+                     else None),
+    } for r in listing["items"]]
+    done = request.query_params.get("done") or ""
+    return ui.render(request, "merge_reviews.html", {
+        "section": "merge_reviews", "reviews": rows, "status": status, "counts": counts,
+        "statuses": [(s, REVIEW_STATUS_LABELS[s]) for s in merges.REVIEW_STATUSES],
+        "next": query_string({"status": status, "cursor": listing["next_cursor"]})
+        if listing["next_cursor"] else None,
+        "first": query_string({"status": status}) if after is not None else None,
+        "notice": REVIEW_NOTICES.get(done), "error": error,
+    }, user=user, status=code)
+
+
+@router.get("/admin/merge-reviews")
+def merge_reviews_page(
+    request: Request, ui: UI, user: User,
+    status: Annotated[str, Query(max_length=12)] = "open",
+    cursor: Annotated[str, Query(max_length=19)] = "",
+) -> Response:
+    """The profiles the identity guards kept apart; ``status`` open, merged or dismissed."""
+    actor_for(user, request).require("profiles.merge", WHAT_REVIEWS)
+    chosen = status if status in merges.REVIEW_STATUSES else "open"
+    return _reviews_page(request, ui, user, status=chosen, cursor=cursor)
+
+
+@router.post("/admin/merge-reviews/{review_id:int}/{decision}")
+def decide_from_queue(review_id: int, decision: str, request: Request, ui: UI, user: User,
+                      form: Form) -> Response:
+    """``merge`` or ``dismiss`` (keep apart) one review, as the API does."""
+    if decision not in REVIEW_NOTICES:
+        raise NotFound("No such decision")
+    actor = actor_for(user, request)
+    actor.require("profiles.merge", WHAT_REVIEWS)
+    back = str(form.get("status") or "open")
+    back = back if back in merges.REVIEW_STATUSES else "open"
+    try:
+        with ui.container.uow() as uow:
+            merges.resolve_review(uow.session, ui.container.settings.secret_key, review_id,
+                                  decision, user_id=actor.user_id)
+            uow.commit()
+    except (NotFound, Conflict) as exc:  # decided or erased meanwhile: say so on the list
+        display = ui.display(request, user)
+        return _reviews_page(request, ui, user, status=back, cursor="",
+                             error=display.gettext(exc.detail), code=exc.status)
+    return RedirectResponse("/admin/merge-reviews" + query_string(
+        {"status": back, "done": decision}), 303)
