@@ -279,6 +279,8 @@ FLOOR_INDEXES = (
     "CREATE INDEX IF NOT EXISTS ix_floor_pending ON floor_events (partition, processed_at, id)",
     "CREATE INDEX IF NOT EXISTS ix_floor_profile ON floor_events (profile_id, timestamp)",
     "CREATE INDEX IF NOT EXISTS ix_floor_received ON floor_events (received_at)",
+    "CREATE INDEX IF NOT EXISTS ix_floor_unprocessed ON floor_events (id) "
+    "WHERE processed_at IS NULL",
 )
 
 
@@ -857,6 +859,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         two = nats_drain(nats_batches, 2, args)
         killed = nats_drain(nats_batches, 2, args, kill_after=1 / 3)
         summary["nats"] = {"one": one, "two": two, "kill": killed}
+        reset_nats()  # leave no bench stream behind on a shared NATS
         r1, r2 = one["drain"].get("events_per_s"), two["drain"].get("events_per_s")
         if r1 and r2:
             summary["nats"]["two_over_one"] = round(r2 / r1, 2)

@@ -90,3 +90,31 @@ def test_a_stitched_customer_on_the_360_page(page: Page, live: Live) -> None:
     expect(page.locator(".profile-traits")).to_contain_text("Acme Robotics")
     expect(page.locator(f"a[href='/contacts/{contact_id}']").first).to_be_visible()
     shot(page, "20-customer-360")
+
+
+def test_two_customers_sharing_an_email_are_merged_from_the_review_page(
+    page: Page, live: Live
+) -> None:
+    _, key = _seed(live)
+    shared = f"orders-{uuid.uuid4().hex[:6]}@example.com"
+    for user in ("u-e2e-shop-1", "u-e2e-shop-2"):  # two logins, one mailbox
+        _send(page, live, key, "identify", {
+            "userId": user, "messageId": f"e2e-{user}", "traits": {"email": shared,
+                                                                  "name": "Chen Hao"}})
+    EmbeddedProcessors(live.container.session_factory, live.container.settings).drain()
+    first, second = _profile_of(live, "user_id", "u-e2e-shop-1"), _profile_of(
+        live, "user_id", "u-e2e-shop-2")
+    assert first != second  # two user ids never merge on their own
+
+    sign_in(page)
+    page.goto("/admin/merge-reviews")
+    review = page.locator(".review", has=page.locator(f"a[href='/profiles/{second}']"))
+    expect(review).to_contain_text("user id arrived with an identifier of a profile")
+    expect(review.locator(f"a[href='/profiles/{first}']")).to_be_visible()
+    shot(page, "21-merge-reviews")
+    page.once("dialog", lambda dialog: dialog.accept())
+    review.locator("button:has-text('Merge')").click()
+
+    expect(page.locator(".flash")).to_contain_text("Merged")
+    assert _profile_of(live, "user_id", "u-e2e-shop-2") == _profile_of(
+        live, "user_id", "u-e2e-shop-1")

@@ -623,6 +623,7 @@ class NatsWorker:
         sub = None
         try:
             sub = await subscribe_partition(js, self.names, partition, self.batch)
+            await self._take_over(sub, partition, lease)
             while self._active(lease):
                 try:
                     msgs = await sub.fetch(self.batch, timeout=1.0)
@@ -666,6 +667,29 @@ class NatsWorker:
                 with contextlib.suppress(Exception):
                     await kv.delete(self._key(partition), last=lease.revision)
             self.leases.pop(partition, None)
+
+    async def _take_over(self, sub: JetStreamContext.PullSubscription, partition: int,
+                         lease: _Lease) -> None:
+        """A previous owner died with a batch unacknowledged: the stream holds the partition
+        back until ``ACK_WAIT`` redelivers it. Meanwhile process its pending rows from the
+        database (the log of record) in id order, so the partition moves on within a lease
+        period of the death rather than a lease period plus ``ACK_WAIT``."""
+        loop = asyncio.get_running_loop()
+        while self._active(lease):
+            try:
+                info = await sub.consumer_info()
+            except Exception as exc:  # noqa: BLE001 - the stream path will carry on anyway
+                log.warning("partition %s: consumer info failed (%s)", partition, exc)
+                return
+            if not info.num_ack_pending:
+                return
+            done = await loop.run_in_executor(self._executor, self.runner.run_pending,
+                                              partition, self.batch)
+            if done:
+                log.info("partition %s: took over %s events its previous owner left "
+                         "unacknowledged", partition, done)
+            else:
+                await asyncio.sleep(0.5)
 
     async def _maybe_sweep(self, partition: int, lease: _Lease) -> None:
         """The stream has nothing for us: process pending rows it never carried (a collector
