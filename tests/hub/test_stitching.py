@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from rapport.bootstrap import Container
+from rapport.events.hub_models import HubEvent
 from rapport.identity.identifiers import is_junk
 from rapport.identity.models import Identity
 from rapport.trust import consent
 from rapport.trust.actor import SYSTEM
+from rapport.trust.models import ConsentRecord
 from tests.hub.profile_support import (
     T0,
     event,
@@ -251,3 +254,60 @@ def test_an_identitys_last_seen_follows_its_newest_event_in_hourly_steps(
 
     ingest(container, event(web, "page", anonymous_id="a-5", at=T0 - timedelta(days=1)))
     assert _last_seen(container, "anonymous_id", "a-5") == T0 + timedelta(hours=3)  # late event
+
+
+def _consent_event(web: int, purpose: str, status: str, **extra: Any) -> HubEvent:
+    return event(web, "track", name="Consent Updated", user_id="u-1",
+                 properties={"purpose": purpose, "status": status, **extra})
+
+
+def _ledger(container: Container, subject: str) -> list[tuple[str, str, str]]:
+    with container.session_factory() as session:
+        return [(e.purpose, e.status, e.source)
+                for e in consent.history(session, subject).items]
+
+
+def test_a_withdrawal_from_the_web_sdk_reaches_the_consent_ledger_once(
+    container: Container, web: int
+) -> None:
+    with container.uow() as uow:
+        contact = container.records.create(uow, SYSTEM, "contacts",
+                                           {"last_name": "Lima", "email": "ana@example.com"})
+        uow.commit()
+    ingest(container, event(web, "identify", user_id="u-1", traits={"email": "ana@example.com"}))
+    subject = f"contacts:{contact.id}"
+
+    ingest(container, _consent_event(web, "analytics", "withdrawn", evidence="banner v3"))
+    ingest(container, _consent_event(web, "analytics", "withdrawn"))  # clicked twice
+
+    assert _ledger(container, subject) == [("analytics", "withdrawn", "web_sdk")]
+    with container.session_factory() as session:
+        entry = consent.history(session, subject).items[0]
+    assert entry.evidence is not None
+    assert "banner v3" in entry.evidence
+    # and from then on the person's events stay out of the profile
+    assert ingest(container, event(web, "page", user_id="u-1")).kept_out == 1
+
+
+def test_a_grant_from_the_web_sdk_is_not_recorded_a_public_write_key_proves_nothing(
+    container: Container, web: int
+) -> None:
+    with container.uow() as uow:
+        contact = container.records.create(uow, SYSTEM, "contacts",
+                                           {"last_name": "Lima", "email": "ana@example.com"})
+        uow.commit()
+    ingest(container, event(web, "identify", user_id="u-1", traits={"email": "ana@example.com"}))
+
+    ingest(container, _consent_event(web, "marketing_email", "granted"),
+           _consent_event(web, "no_such_purpose", "withdrawn"))
+
+    assert _ledger(container, f"contacts:{contact.id}") == []
+
+
+def test_a_withdrawal_of_a_visitor_not_linked_to_a_person_records_nothing(
+    container: Container, web: int
+) -> None:
+    outcome = ingest(container, _consent_event(web, "analytics", "withdrawn"))
+    assert outcome.processed == 1
+    with container.session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(ConsentRecord)) == 0

@@ -11,6 +11,9 @@ Events kept out of profiles (stored and marked processed, ``profile_id`` left em
 - the person's analytics consent in force is withdrawn or denied (the contact or lead the
   profile is linked to, or the one the event's e-mail or phone matches);
 - an e-mail or phone of the event is on the suppression ledger (an erased person).
+
+A web SDK withdrawal or denial (``Consent Updated``) of a linked person is recorded in the
+consent ledger (``rapport.profiles.consent_events``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from rapport.db.bulk import update_rows
 from rapport.events.hub_models import HubEvent
 from rapport.identity.identifiers import Identifier, alias_previous_id, event_identifiers
 from rapport.identity.stitching import Stitcher
+from rapport.profiles.consent_events import record_withdrawals
 from rapport.profiles.live import ProfileState, apply_event
 from rapport.profiles.store import chunks, lock_rows, source_priorities, update_states
 
@@ -90,6 +94,7 @@ def process_events(session: Session, settings: Settings, events: Sequence[HubEve
         targets.append(target)
     changed = stitcher.write()
     update_states(session, [s for s in changed if s.id is not None])
+    record_withdrawals(session, settings, pending, targets)
     now = utcnow()
     rows = [{"eid": e.id, "pid": t.id if t is not None else None, "at": now}
             for e, t in zip(pending, targets, strict=True)]
