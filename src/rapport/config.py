@@ -36,6 +36,15 @@ class Settings(BaseSettings):
         120, description="Minutes without activity after which a browser session ends (0: never).",
         ge=0,
     )
+    login_address_failures: int = Field(
+        20, description="Failed sign-ins from one network address (IPv4 address or IPv6 /64) "
+        "within login_address_minutes after which every sign-in from it waits that long "
+        "(0: off).", ge=0,
+    )
+    login_address_minutes: int = Field(
+        15, description="Window and wait of the per-address sign-in throttle, in minutes.",
+        ge=1, le=1440,
+    )
     token_days_max: int = Field(
         365, description="Longest API token lifetime in days (new tokens default to 90, or this "
         "if lower).", ge=1, le=3650,

@@ -82,6 +82,15 @@ def test_worker_on_the_in_process_log_processes_events_and_stops_cleanly_on_sigt
     assert "worker stopped" in (tmp_path / "worker.log").read_text()
 
 
+async def _stream_messages(url: str, names: NatsNames) -> int:
+    nc = await nats.connect(url)
+    try:
+        info = await nc.jetstream().stream_info(names.stream)
+        return int(info.state.messages)
+    finally:
+        await nc.close()
+
+
 async def _leases(url: str, names: NatsNames) -> dict[int, int]:
     """partition -> pid of the worker holding its lease."""
     nc = await nats.connect(url)
@@ -135,7 +144,9 @@ def test_two_worker_processes_share_the_partitions_and_one_takes_over_when_the_o
         assert isinstance(bus, NatsEventBus)
         bus.publish(refs)
         assert bus.flush(30)
-        assert bus.failed == 0
+        # a publish that timed out on the loaded machine is republished by the catch-up
+        assert wait_for(lambda: run_sync(_stream_messages(nats_url, names)) >= total,
+                        timeout=60, interval=0.5), f"{bus.failed} publishes failed"
 
         # when two worker processes start (each batch takes a while: kills land mid-batch)
         options = ("--concurrency", "2", "--batch", "50", "--lease-ttl", "3")

@@ -50,7 +50,8 @@ MAX_PROBLEMS = 1000  # problems kept in a report (all are counted and passed to 
 
 # The actions the log records (free text is refused so filters and reports stay reliable).
 ACTIONS = frozenset({
-    "login", "login_failed", "logout", "lockout", "totp_enabled", "totp_disabled",
+    "login", "login_failed", "logout", "lockout", "address_throttled", "totp_enabled",
+    "totp_disabled",
     "token_created", "token_revoked", "session_revoked",
     "reveal", "export", "bulk_export",
     "role_created", "role_changed", "role_deleted", "user_roles_changed", "user_changed",

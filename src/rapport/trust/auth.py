@@ -48,6 +48,7 @@ from rapport.trust.permissions import NO_ACCESS, AccessPolicy
 
 if TYPE_CHECKING:
     from rapport.config import Settings
+    from rapport.trust.throttle import AddressThrottle
 
 _hasher = PasswordHasher()
 
@@ -189,6 +190,39 @@ def _password_ok(user: User | None, password: str) -> bool:
         return False
 
 
+def throttled_message(retry_after: int) -> str:
+    minutes = max(1, math.ceil(retry_after / 60))
+    return (f"Too many failed sign-ins from your network: try again in {minutes} min.")
+
+
+def _throttled(session: Session, secret: str, throttle: AddressThrottle | None,
+               network: str | None, now: datetime) -> LoginResult | None:
+    """Refuse at once while the client's address waits (no password is checked)."""
+    wait = throttle.wait_seconds(session, now) if throttle is not None else 0
+    if not wait:
+        return None
+    audit.append(session, secret, "login_failed", actor="anonymous", network=network,
+                 details={"reason": "address_throttled"})
+    session.flush()
+    return LoginResult("throttled", retry_after=wait)
+
+
+def _count_for_address(session: Session, secret: str, throttle: AddressThrottle | None,
+                       network: str | None, now: datetime, result: LoginResult) -> LoginResult:
+    """Count a failed attempt against the client's address too; the one that reaches the
+    limit is audited (``address_throttled``) and answered as throttled."""
+    if throttle is None or result.status not in ("failed", "locked"):
+        return result
+    blocked = throttle.note_failure(session, now)
+    if not blocked:
+        return result
+    audit.append(session, secret, "address_throttled", actor="system", network=network,
+                 details={"failures": throttle.failures,
+                          "minutes": int(throttle.period.total_seconds() // 60)})
+    session.flush()
+    return LoginResult("throttled", result.user_id, retry_after=blocked, reason=result.reason)
+
+
 def lock_state(user: User, now: datetime | None = None) -> tuple[str, int] | None:
     """``("held", 0)``, ``("locked", seconds left)`` or None when the user may sign in."""
     if user.lock_reason and user.lock_reason != TEMPORARY_LOCK:
@@ -228,7 +262,7 @@ def authenticate_password(session: Session, email: str, password: str) -> Princi
 
 # ---- sign-in -----------------------------------------------------------------------------
 
-LoginStatus = Literal["ok", "totp", "enrol", "failed", "locked", "held"]
+LoginStatus = Literal["ok", "totp", "enrol", "failed", "locked", "held", "throttled"]
 
 
 @dataclass(frozen=True)
@@ -246,6 +280,8 @@ class LoginResult:
         """An English message for the person signing in (the UI translates its own)."""
         if self.status == "locked":
             return locked_message(self.retry_after)
+        if self.status == "throttled":
+            return throttled_message(self.retry_after)
         if self.status == "held":
             return HELD_MESSAGE
         if self.reason == "totp_reused":
@@ -312,14 +348,25 @@ def _refusal(session: Session, secret: str, user: User, network: str | None,
 
 
 def begin_login(session: Session, secret: str, email: str, password: str, *,
-                network: str | None = None, now: datetime | None = None) -> LoginResult:
+                network: str | None = None, now: datetime | None = None,
+                throttle: AddressThrottle | None = None) -> LoginResult:
     """The password step: ``ok`` (signed in), ``totp`` (ask for a code), ``enrol`` (the
     user's role requires two-factor and they have none yet), ``failed``, ``locked``, ``held``.
 
-    A locked account is refused before its password is checked. The audit log never holds
-    the typed email or password: a failure names the user's id, or nobody.
+    A locked account, or an address past its failure limit (``throttle``,
+    ``rapport.trust.throttle``), is refused before the password is checked. The audit log
+    never holds the typed email or password: a failure names the user's id, or nobody.
     """
     now = now or utcnow()
+    throttled = _throttled(session, secret, throttle, network, now)
+    if throttled is not None:
+        return throttled
+    return _count_for_address(session, secret, throttle, network, now,
+                              _password_step(session, secret, email, password, network, now))
+
+
+def _password_step(session: Session, secret: str, email: str, password: str,
+                   network: str | None, now: datetime) -> LoginResult:
     user = _find_user(session, email)
     if user is not None and user.is_active and user.password_hash:
         refused = _refusal(session, secret, user, network, now)
@@ -379,10 +426,20 @@ def _login_user(session: Session, user_id: int) -> User | None:
 
 
 def finish_login_totp(session: Session, secret: str, user_id: int, code: str | None, *,
-                      network: str | None = None, now: datetime | None = None) -> LoginResult:
+                      network: str | None = None, now: datetime | None = None,
+                      throttle: AddressThrottle | None = None) -> LoginResult:
     """The code step, after :func:`begin_login` answered ``totp``. Wrong codes count as
-    failed sign-ins; a code already used is refused."""
+    failed sign-ins (for the account and for the address); a code already used is refused."""
     now = now or utcnow()
+    throttled = _throttled(session, secret, throttle, network, now)
+    if throttled is not None:
+        return throttled
+    return _count_for_address(session, secret, throttle, network, now,
+                              _code_step(session, secret, user_id, code, network, now))
+
+
+def _code_step(session: Session, secret: str, user_id: int, code: str | None,
+               network: str | None, now: datetime) -> LoginResult:
     user = _login_user(session, user_id)
     if user is None or user.totp_enabled_at is None:
         return LoginResult("failed", reason="password")

@@ -215,3 +215,14 @@ class PrivateQuery(IdMixin, TimestampMixin, Base):
     user_id: Mapped[int] = mapped_column(IdType, ForeignKey("users.id", ondelete="CASCADE"), index=True, info=info("system.reference"))
     epsilon: Mapped[float] = mapped_column(Float, info=info("privacy.budget"))
     query: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict, info=info("privacy.query"))
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins from one network address (a keyed hash of it, never the address):
+    past the limit within the window, every sign-in from there waits, whatever the account."""
+
+    __tablename__ = "login_throttle"
+    address_key: Mapped[str] = mapped_column(String(64), primary_key=True, info=info("security.metric"))
+    window_start: Mapped[datetime] = mapped_column(UtcDateTime, info=info("system.time"))
+    failures: Mapped[int] = mapped_column(Integer, default=0, info=info("security.metric"))
+    blocked_until: Mapped[datetime | None] = mapped_column(UtcDateTime, info=info("system.time"))

@@ -22,6 +22,7 @@ from rapport.bootstrap import Container
 from rapport.errors import ValidationFailed
 from rapport.trust import auth
 from rapport.trust.network import is_trusted
+from rapport.trust.throttle import AddressThrottle, for_client
 from rapport.web.deps import UI, Form, User
 from rapport.web.i18n import LOCALES
 from rapport.web.security import (
@@ -50,6 +51,12 @@ def client_network(request: Request, container: Container) -> str:
     """``trusted`` or ``untrusted`` for the audit log (never the address itself)."""
     client = request.client.host if request.client else None
     return "trusted" if is_trusted(client, container.settings.trusted_networks) else "untrusted"
+
+
+def _throttle(request: Request, container: Container) -> AddressThrottle | None:
+    settings = container.settings
+    return for_client(settings.secret_key, request.client.host if request.client else None,
+                      settings.login_address_failures, settings.login_address_minutes)
 
 
 # ---- the second-step ticket --------------------------------------------------------------
@@ -89,6 +96,10 @@ def _message(ui: UI, request: Request, result: auth.LoginResult) -> str:
         minutes = max(1, math.ceil(result.retry_after / 60))
         return str(_("Too many failed sign-ins: this account is locked. "
                      "Try again in %(minutes)s min.") % {"minutes": minutes})
+    if result.status == "throttled":
+        minutes = max(1, math.ceil(result.retry_after / 60))
+        return str(_("Too many failed sign-ins from your network. "
+                     "Try again in %(minutes)s min.") % {"minutes": minutes})
     if result.status == "held":
         return str(_("This account is locked after unusual activity; "
                      "an administrator must unlock it."))
@@ -105,8 +116,9 @@ def _message(ui: UI, request: Request, result: auth.LoginResult) -> str:
 def _refused(ui: UI, request: Request, result: auth.LoginResult, target: str,
              email: str = "") -> Response:
     """Back to the password form with the reason (401, locked 429 with Retry-After, 403)."""
-    status = {"locked": 429, "held": 403}.get(result.status, 401)
-    headers = {"Retry-After": str(result.retry_after)} if result.status == "locked" else None
+    status = {"locked": 429, "throttled": 429, "held": 403}.get(result.status, 401)
+    headers = ({"Retry-After": str(result.retry_after)}
+               if result.status in ("locked", "throttled") else None)
     return ui.render(request, "login.html", {
         "step": "password", "next": target, "error": _message(ui, request, result),
         "email": email,
@@ -150,7 +162,8 @@ def login(request: Request, ui: UI, form: Form) -> Response:
     raw = None
     with container.uow() as uow:
         result = auth.begin_login(uow.session, secret, email, password,
-                                  network=client_network(request, container))
+                                  network=client_network(request, container),
+                                  throttle=_throttle(request, container))
         if result.status == "ok" and result.user_id is not None:
             raw = auth.start_session(uow.session, result.user_id,
                                      container.settings.session_hours,
@@ -185,7 +198,8 @@ def login_code(request: Request, ui: UI, form: Form) -> Response:
     with container.uow() as uow:
         network = client_network(request, container)
         if step == "totp":
-            result = auth.finish_login_totp(uow.session, secret, user_id, code, network=network)
+            result = auth.finish_login_totp(uow.session, secret, user_id, code, network=network,
+                                            throttle=_throttle(request, container))
         else:
             result = auth.finish_login_enrolment(uow.session, secret, user_id, code,
                                                  network=network)
