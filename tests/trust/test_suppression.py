@@ -193,3 +193,26 @@ def test_reapply_erases_people_a_backup_restore_brought_back(
     assert details[-1]["erased"]["activities"] == 1
     # and a second run finds nobody
     assert "no record matches" in runner.invoke(app, ["dsr", "reapply"]).stderr
+
+
+def test_her_custom_e_mail_and_phone_fields_are_suppressed_in_either_place(
+        client: TestClient) -> None:
+    for name, field_type in (("work_email", "email"), ("assistant_phone", "phone")):
+        _ok(client.post("/api/v1/custom-fields", json={
+            "object_type": "contacts", "name": name, "label": name, "field_type": field_type}))
+    _ok(client.post("/api/v1/contacts", json={
+        "last_name": "Lin", "email": EMAIL,
+        "custom": {"work_email": "mei@plant.example.com", "assistant_phone": "+86 139 1111 2222"}}))
+    assert _erase(client, email=EMAIL)["status"] == "completed"
+
+    # her work address as someone's main e-mail, and her numbers in the custom fields
+    as_main = client.post("/api/v1/contacts", json={"last_name": "Lin",
+                                                     "email": "Mei@Plant.example.com"})
+    assert _errors(as_main) == [("email", "suppressed")]
+    as_custom = client.post("/api/v1/contacts", json={
+        "last_name": "Lin", "custom": {"work_email": EMAIL, "assistant_phone": "13911112222"}})
+    assert sorted(_errors(as_custom)) == [("custom.assistant_phone", "suppressed"),
+                                          ("custom.work_email", "suppressed")]
+    # a colleague's own custom values are fine
+    _ok(client.post("/api/v1/contacts", json={
+        "last_name": "Wang", "custom": {"work_email": "wang@plant.example.com"}}))

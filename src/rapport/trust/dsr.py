@@ -556,7 +556,9 @@ def reapply(container: Container, actor: Actor = SYSTEM, batch: int = 5000) -> l
             return []
         hits: list[str] = []
         for name, model in (("contacts", Contact), ("leads", Lead)):
-            columns = [model.id, *(getattr(model, f) for f in suppression.IDENTIFIER_FIELDS[name])]
+            custom_fields = suppression.custom_identifier_fields(session, name)
+            columns = [model.id, *(getattr(model, f) for f in suppression.IDENTIFIER_FIELDS[name]),
+                       model.custom]
             last = 0
             while True:
                 rows = list(session.execute(select(*columns).where(model.id > last)
@@ -565,7 +567,7 @@ def reapply(container: Container, actor: Actor = SYSTEM, batch: int = 5000) -> l
                     break
                 last = rows[-1]["id"]
                 for row in rows:
-                    keys = suppression.record_keys(secret, name, dict(row))
+                    keys = suppression.record_keys(secret, name, dict(row), custom_fields)
                     if any(k in ledger for k in keys.values()):
                         hits.append(f"{name}:{row['id']}")
     done: list[Reapplied] = []

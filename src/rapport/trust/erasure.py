@@ -175,7 +175,7 @@ class Subject:
 def _person_rows(session: Session, table: str, ids: Iterable[int], lock: bool) -> list[dict[str, Any]]:
     model = _MODELS[table]
     columns = [model.id, model.email, model.phone, model.external_id, model.first_name,
-               model.last_name]
+               model.last_name, model.custom]
     if table == "contacts":
         columns += [Contact.mobile, Contact.account_id]
     else:
@@ -915,7 +915,8 @@ def erase_subject(session: Session, secret: str, subject: Subject, *, request_id
     found = find_all(session, subject)
     identifiers = set()
     for table, rows in subject.people.items():
-        identifiers |= suppression.identifiers_of(secret, table, rows)
+        identifiers |= suppression.identifiers_of(
+            secret, table, rows, suppression.custom_identifier_fields(session, table))
     erased: dict[str, int] = {}
     touched: set[str] = set()
     for store in STORES:

@@ -27,6 +27,8 @@ IDENTIFIER_FIELDS: dict[str, dict[str, str]] = {
     "leads": {"email": "email", "phone": "phone", "external_id": "external_id"},
 }
 KINDS = ("email", "phone", "external_id")
+# Custom field types whose values are identifiers too, and their ledger kind.
+CUSTOM_KINDS = {"email": "email", "phone": "phone"}
 SUPPRESSED_MESSAGE = "this person asked to be erased; suppressed"
 
 _CACHE_KEY = "rapport.suppression_keys"
@@ -49,13 +51,34 @@ def suppression_key(secret: str, object_name: str, kind: str, value: str) -> str
     return keyed_hash(secret, f"suppress:{kind}", identifier_value(object_name, kind, value))
 
 
-def record_keys(secret: str, object_name: str, values: Mapping[str, Any]) -> dict[str, str]:
-    """``{field: key_hash}`` for the identifier fields present (non-empty) in ``values``."""
+def custom_identifier_fields(session: Session, object_name: str) -> dict[str, str]:
+    """``{custom field name: ledger kind}`` of the object's custom e-mail and phone fields."""
+    if object_name not in PERSON_OBJECTS:
+        return {}
+    from rapport.crm.models import CustomFieldDefinition
+
+    rows = session.execute(select(CustomFieldDefinition.name, CustomFieldDefinition.field_type)
+                           .where(CustomFieldDefinition.object_type == object_name,
+                                  CustomFieldDefinition.field_type.in_(CUSTOM_KINDS)))
+    return {name: CUSTOM_KINDS[field_type] for name, field_type in rows}
+
+
+def record_keys(secret: str, object_name: str, values: Mapping[str, Any],
+                custom_fields: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``{field: key_hash}`` for the identifier fields present (non-empty) in ``values``;
+    custom e-mail and phone fields (``custom_fields``) as ``custom.<name>``, hashed like the
+    built-in ones, so an erased address is refused in either place."""
     keys: dict[str, str] = {}
     for name, kind in IDENTIFIER_FIELDS.get(object_name, {}).items():
         value = values.get(name)
         if isinstance(value, str) and value.strip():
             keys[name] = suppression_key(secret, object_name, kind, value)
+    custom = values.get("custom")
+    if custom_fields and isinstance(custom, Mapping):
+        for name, kind in custom_fields.items():
+            value = custom.get(name)
+            if isinstance(value, str) and value.strip():
+                keys[f"custom.{name}"] = suppression_key(secret, object_name, kind, value)
     return keys
 
 
@@ -91,14 +114,17 @@ def forget_cache(session: Session) -> None:
 
 
 def is_suppressed(session: Session, secret: str, object_name: str, values: Mapping[str, Any]) -> list[str]:
-    """The identifier fields of ``values`` whose hash is on the ledger."""
+    """The identifier fields of ``values`` whose hash is on the ledger (custom e-mail and
+    phone fields as ``custom.<name>``)."""
     fields = IDENTIFIER_FIELDS.get(object_name, {})
-    if not any(values.get(name) for name in fields):
+    if not any(values.get(name) for name in fields) and not values.get("custom"):
         return []
     ledger = _ledger(session)
     if not ledger:  # the usual case: no hashing at all
         return []
-    return [name for name, key in record_keys(secret, object_name, values).items() if key in ledger]
+    custom = custom_identifier_fields(session, object_name) if values.get("custom") else None
+    return [name for name, key in record_keys(secret, object_name, values, custom).items()
+            if key in ledger]
 
 
 def check_not_suppressed(
@@ -126,11 +152,13 @@ class Identifier:
     key_hash: str
 
 
-def identifiers_of(secret: str, object_name: str, rows: Iterable[Mapping[str, Any]]) -> set[Identifier]:
+def identifiers_of(secret: str, object_name: str, rows: Iterable[Mapping[str, Any]],
+                   custom_fields: Mapping[str, str] | None = None) -> set[Identifier]:
     found: set[Identifier] = set()
-    fields = IDENTIFIER_FIELDS.get(object_name, {})
+    fields = {**IDENTIFIER_FIELDS.get(object_name, {}),
+              **{f"custom.{n}": kind for n, kind in (custom_fields or {}).items()}}
     for row in rows:
-        for name, key in record_keys(secret, object_name, row).items():
+        for name, key in record_keys(secret, object_name, row, custom_fields).items():
             found.add(Identifier(fields[name], key))
     return found
 
