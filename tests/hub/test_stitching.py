@@ -311,3 +311,24 @@ def test_a_withdrawal_of_a_visitor_not_linked_to_a_person_records_nothing(
     assert outcome.processed == 1
     with container.session_factory() as session:
         assert session.scalar(select(func.count()).select_from(ConsentRecord)) == 0
+
+
+def test_an_email_of_a_contact_already_linked_by_phone_joins_that_profile(
+    container: Container, web: int
+) -> None:
+    with container.uow() as uow:
+        contact = container.records.create(uow, SYSTEM, "contacts", {
+            "last_name": "Lima", "email": "ana@example.com", "mobile": "+86 139 0013 9000"})
+        uow.commit()
+    ingest(container, event(web, "identify", user_id="u-1", traits={"phone": "13900139000"}))
+    by_phone = profile_id_of(container, "contact_id", str(contact.id))
+    assert by_phone is not None
+
+    # a later batch (another device, another partition) brings only her e-mail: the stored
+    # contact_id identity is found and joined, not inserted a second time
+    outcome = ingest(container, event(web, "page", anonymous_id="a-tablet",
+                                      context={"traits": {"email": "ana@example.com"}}))
+
+    assert outcome.processed == 1
+    assert profile_id_of(container, "email", "ana@example.com") == by_phone
+    assert profile_id_of(container, "anonymous_id", "a-tablet") == by_phone

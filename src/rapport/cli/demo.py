@@ -56,6 +56,7 @@ def demo_load(
     """Load the demo data set: two business lines, three regions, Chinese and English."""
     from rapport.bootstrap import bootstrap
     from rapport.demo import load_demo
+    from rapport.demo.hub import load_hub_demo
     from rapport.demo.names import DEMO_EMAIL, DEMO_PASSWORD, DEMO_ZH_EMAIL
     from rapport.errors import RapportError
 
@@ -65,12 +66,17 @@ def demo_load(
         TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), console=console, transient=True,
     )
+    hub = None
     try:
         with progress:
+            observer = _RichObserver(progress)
             result = load_demo(
                 container.engine, scale=scale, seed=seed, if_empty=if_empty, workers=workers,
-                observer=_RichObserver(progress),
+                observer=observer,
             )
+            if not result.skipped:
+                observer.note("data hub: events through the collector, then stitching")
+                hub = load_hub_demo(container, seed=seed, scale=scale)
     except RapportError as exc:
         console.print(f"[red]error:[/red] {exc.detail}")
         raise typer.Exit(code=2) from None
@@ -90,5 +96,11 @@ def demo_load(
             f"Loaded {result.rows:,} rows in {time.perf_counter() - started:.1f} s "
             f"({result.rows_per_second:,.0f} rows/s, {result.workers} worker processes)."
         )
+    if hub is not None:
+        console.print(
+            f"Data hub: {hub.sources} sources, {hub.sent:,} messages sent "
+            f"({hub.accepted:,} stored, {hub.duplicates:,} duplicates, {hub.dead_letters:,} "
+            f"dead letters), {hub.processed:,} processed into the profiles of "
+            f"{hub.customers:,} demo contacts and anonymous visitors.")
     console.print(f"Sign in as [bold]{DEMO_EMAIL}[/bold] / {DEMO_PASSWORD} (admin, English) "
                   f"or [bold]{DEMO_ZH_EMAIL}[/bold] / {DEMO_PASSWORD} (中文).")

@@ -115,6 +115,11 @@ class Stitcher:
         limit = self.settings.identity_fingerprint_max_profiles
         for fp in fingerprints:
             wanted |= {Identifier(slot_kind(n), fp) for n in range(2, limit + 2)}
+        # the contacts and leads the batch's e-mails and phones name: their contact_id and
+        # lead_id identities may already be stored (linked through another e-mail or phone,
+        # or by another partition) and must be found, not inserted again
+        self._load_crm(wanted)
+        wanted |= {link for links in self.crm.values() for link in links}
         rows: list[tuple[str, str, int]] = []
         for kind, value, profile_id, row_id, last_seen in find_identities(self.session, wanted):
             rows.append((kind, value, profile_id))
@@ -132,17 +137,12 @@ class Stitcher:
             state = self.states[profile_id]
             state.identified = True
             self.user_ids[id(state)] = {v for k, v in pairs if k == "user_id"}
-        self._load_crm(wanted)
         self._load_consent(wanted)
 
     def _load_crm(self, wanted: set[Identifier]) -> None:
-        """Contacts and leads holding the batch's e-mails and phones not yet linked."""
-        def unlinked(i: Identifier) -> bool:
-            state = self.graph.get(i)
-            return state is None or (state.contact_id is None and state.lead_id is None)
-
-        emails = sorted(i.value for i in wanted if i.kind == "email" and unlinked(i))
-        phones = sorted(i.value for i in wanted if i.kind == "phone" and unlinked(i))
+        """Contacts and leads holding the batch's e-mails and phones."""
+        emails = sorted(i.value for i in wanted if i.kind == "email")
+        phones = sorted(i.value for i in wanted if i.kind == "phone")
         if not emails and not phones:
             return
         found: dict[Identifier, list[Identifier]] = {}
