@@ -64,9 +64,11 @@ class _Journeys:
     def message(self, kind: str, at: datetime, anonymous: str | None, user: str | None,
                 device: str | None, skew: timedelta = timedelta(0)) -> dict[str, Any]:
         self.count += 1
+        # sent now, as a client flushing what it buffered: the collector corrects the clock
+        # by sentAt, so a wrong device clock (skew) is put right and history stays history
         body: dict[str, Any] = {"type": kind, "messageId": f"demo-{self.count:07d}",
                                 "timestamp": (at + skew).isoformat(),
-                                "sentAt": (at + skew + timedelta(seconds=1)).isoformat()}
+                                "sentAt": (self.now + skew).isoformat()}
         if anonymous:
             body["anonymousId"] = anonymous
         if user:
@@ -94,12 +96,20 @@ class _Journeys:
             out["Website"].append(read)
 
 
-def _contacts(container: Container, limit: int) -> list[tuple[int, str, str | None]]:
+def _contacts(container: Container, limit: int) -> list[tuple[int, str, str | None, str]]:
+    """Demo contacts with an e-mail: id, e-mail, mobile, the name they give when identifying."""
     with container.session_factory() as session:
-        rows = session.execute(select(Contact.id, Contact.email, Contact.mobile)
+        rows = session.execute(select(Contact.id, Contact.email, Contact.mobile,
+                                      Contact.first_name, Contact.last_name)
                                .where(Contact.email.is_not(None)).order_by(Contact.id)
                                .limit(limit)).all()
-    return [(int(i), str(e), m) for i, e, m in rows]
+    return [(int(i), str(e), m, _name(first, last)) for i, e, m, first, last in rows]
+
+
+def _name(first: str | None, last: str | None) -> str:
+    if first and last and not first.isascii():  # 王伟: family name first, no space
+        return f"{last}{first}"
+    return " ".join(part for part in (first, last) if part)
 
 
 def plan_events(container: Container, seed: int, scale: int, now: datetime) -> HubDemo:
@@ -109,7 +119,7 @@ def plan_events(container: Container, seed: int, scale: int, now: datetime) -> H
     out: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in SOURCES}
     customers = _contacts(container, 150 * scale)
     start = now - timedelta(days=14)
-    for n, (contact_id, email, mobile) in enumerate(customers):
+    for n, (contact_id, email, mobile, name) in enumerate(customers):
         anonymous, device, user = f"anon-demo-{n:05d}", f"fp-demo-{n:05d}", f"cust-{contact_id}"
         skew = timedelta(minutes=rnd.choice([-90, 45])) if rnd.random() < 0.05 else timedelta(0)
         days = sorted(rnd.sample(range(14), rnd.randint(1, 5)))
@@ -120,7 +130,8 @@ def plan_events(container: Container, seed: int, scale: int, now: datetime) -> H
             if day == identified_on:
                 identify = journeys.message("identify", date + timedelta(hours=9), anonymous,
                                             user, device, skew)
-                identify["traits"] = {"email": email, **({"phone": mobile} if mobile else {})}
+                identify["traits"] = {"email": email, "name": name,
+                                      **({"phone": mobile} if mobile else {})}
                 out["Website"].append(identify)
             journeys.visit(out, anonymous, user if known else None, device, date, skew)
             if known and rnd.random() < 0.4:
@@ -131,7 +142,7 @@ def plan_events(container: Container, seed: int, scale: int, now: datetime) -> H
         if rnd.random() < 0.3:
             sku, name, price = rnd.choice(PRODUCTS)
             quantity = rnd.randint(1, 12)
-            order = journeys.message("track", start + timedelta(days=rnd.randint(7, 13), hours=15),
+            order = journeys.message("track", start + timedelta(days=rnd.randint(7, 12), hours=15),
                                      None, user, None)
             order.update(event="Order Completed", traits={"email": email}, properties={
                 "order_id": f"demo-order-{n:05d}", "revenue": round(price * quantity, 2),
