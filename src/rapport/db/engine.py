@@ -62,7 +62,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+# reentrant: a writer that calls another writer on the same thread must not wait for itself
+_WRITERS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
 _WRITERS_GUARD = threading.Lock()
 
 
@@ -81,7 +82,7 @@ def writer_lock(bind: Engine | Connection) -> AbstractContextManager[Any]:
     with _WRITERS_GUARD:
         lock = _WRITERS.get(engine)
         if lock is None:
-            lock = _WRITERS[engine] = threading.Lock()
+            lock = _WRITERS[engine] = threading.RLock()
     return lock
 
 
