@@ -68,17 +68,6 @@ def _audit(container: Any, session: Any, actor: Actor, target: str, details: dic
                  network=actor.network)
 
 
-def _signature_change(mapping: dict[str, Any] | None) -> dict[str, Any]:
-    """What the audit says of a signature block (never the secret)."""
-    if not mapping or "signature" not in mapping:
-        return {}
-    block = mapping["signature"]
-    if not isinstance(block, dict):
-        return {"signature": "removed"}
-    return {"signature": str(block.get("scheme"))[:20],
-            "signing_secret": "changed" if "secret" in block else "kept"}
-
-
 @router.get("/sources", summary="List event sources")
 def list_sources(session: SessionDep, actor: ActorDep) -> Response:
     actor.require("sources.manage", WHAT_SOURCES)
@@ -94,7 +83,7 @@ def create_source(body: SourceIn, container: ContainerDep, actor: ActorDep) -> R
                                        secret_key=container.settings.secret_key)
         _audit(container, uow.session, actor, f"sources:{issued.source.id}",
                {"source": "created", "channel": issued.source.channel,
-                **_signature_change(body.mapping)})
+                **sources.signature_change(body.mapping)})
         uow.commit()
     return JSONResponse({**issued.source.as_json(), "write_key": issued.write_key}, status_code=201)
 
@@ -115,7 +104,7 @@ def update_source(source_id: SourceId, body: SourcePatch, container: ContainerDe
                                      secret_key=container.settings.secret_key)
         _audit(container, uow.session, actor, f"sources:{source_id}",
                {"source": "changed", "fields": sorted(body.model_fields_set),
-                **_signature_change(body.mapping)})
+                **sources.signature_change(body.mapping)})
         uow.commit()
     return JSONResponse(info.as_json())
 

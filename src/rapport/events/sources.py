@@ -135,6 +135,18 @@ def public_mapping(mapping: dict[str, Any]) -> dict[str, Any]:
     return {**mapping, "signature": webhook_signatures.public(mapping["signature"])}
 
 
+def signature_change(mapping: dict[str, Any] | None) -> dict[str, Any]:
+    """What an audit entry says of a mapping change's ``signature`` block (never the secret):
+    nothing when the change leaves the block alone."""
+    if not mapping or "signature" not in mapping:
+        return {}
+    block = mapping["signature"]
+    if not isinstance(block, dict):
+        return {"signature": "removed"}
+    return {"signature": str(block.get("scheme"))[:20],
+            "signing_secret": "changed" if "secret" in block else "kept"}
+
+
 def _load(session: Session, source_id: int) -> Source:
     row = session.get(Source, source_id)
     if row is None:

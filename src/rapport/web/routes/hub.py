@@ -2,22 +2,28 @@
 
 ``/admin/sources`` lists sources, creates one (its write key is shown once, on the page that
 answers the form, never in a URL), rotates a key and enables or disables a source.
+``/admin/sources/{id}/edit`` edits its mapping, webhook signature check and trait priority
+through the service the API's PATCH uses; the signing secret is never put back in a page.
 ``/admin/dead-letters`` lists refused events with filters; a dead letter's page shows its
 payload, which can be edited and replayed, or discarded. Everything needs ``sources.manage``.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import re
+from typing import Annotated, Any, get_args
 
+import orjson
 from fastapi import APIRouter, Query, Request
+from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
-from rapport.errors import RapportError
-from rapport.events import dead_letters, sources
+from rapport.errors import FieldError, RapportError
+from rapport.events import dead_letters, sources, webhook_signatures
 from rapport.trust import audit
 from rapport.trust.auth import Principal
 from rapport.web.deps import UI, Form, User, actor_for
+from rapport.web.forms import field_errors
 from rapport.web.i18n import N_
 from rapport.web.rendering import query_string
 
@@ -29,17 +35,32 @@ NOTICES = {
     "disabled": N_("Source disabled: its write key is refused until it is enabled again."),
     "discarded": N_("Dead letter discarded."),
     "replayed": N_("Replayed: the event is stored."),
+    "saved": N_("Source settings saved."),
 }
+OWN_INPUTS = ("signature", "trait_priority")  # mapping keys with their own inputs, not in the JSON
+SIGNATURE_OPTIONS = ("tolerance_seconds", "header", "algorithm", "encoding", "prefix")
+SETTINGS_FIELDS = ("mapping", "trait_priority", "scheme", *SIGNATURE_OPTIONS, "secret")
+NO_SIGNATURE = "none"
+SCHEME_OPTIONS = {name: tuple(o for o in SIGNATURE_OPTIONS if o in s.config_model.model_fields)
+                  for name, s in webhook_signatures.SCHEMES.items()}  # the inputs each one reads
+HMAC_FIELDS = webhook_signatures.HmacConfig.model_fields
+ALGORITHMS: tuple[str, ...] = get_args(HMAC_FIELDS["algorithm"].annotation)
+ENCODINGS: tuple[str, ...] = get_args(HMAC_FIELDS["encoding"].annotation)
+_PRIORITY = re.compile(r"-?\d{1,9}")
+# the input that shows each field error of the domain (others go to the banner)
+_ERROR_INPUTS = {"mapping": "mapping", "mapping.signature": "scheme",
+                 **{f"mapping.signature.{k}": k for k in ("scheme", "secret", *SIGNATURE_OPTIONS)}}
 
 
 def _allowed(request: Request, user: Principal) -> None:
     actor_for(user, request).require("sources.manage", WHAT)
 
 
-def _audit(ui: UI, session: Any, user: Principal, source_id: int, what: str) -> None:
+def _audit(ui: UI, session: Any, user: Principal, source_id: int, what: str,
+           **more: Any) -> None:
     audit.append(session, ui.container.settings.secret_key, "config_changed",
                  actor=audit.actor_ref(user.user_id), target=f"sources:{source_id}",
-                 details={"source": what})
+                 details={"source": what, **more})
 
 
 def _sources_page(request: Request, ui: UI, user: Principal, *, issued: sources.IssuedKey | None = None,
@@ -96,6 +117,135 @@ def set_enabled(request: Request, source_id: int, ui: UI, user: User, form: Form
         _audit(ui, uow.session, user, source_id, "enabled" if enabled else "disabled")
         uow.commit()
     return RedirectResponse(f"/admin/sources?done={'enabled' if enabled else 'disabled'}", 303)
+
+
+def _pretty(doc: Any) -> str:
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()
+
+
+def _stored_values(info: sources.SourceInfo) -> dict[str, str]:
+    """The settings form as the stored mapping fills it: the field mapping as JSON, the
+    signature block's scheme and options (its secret is not read here)."""
+    shown = info.public_mapping()
+    found = shown.get("signature")
+    block: dict[str, Any] = found if isinstance(found, dict) else {}
+    priority = shown.get("trait_priority")
+    return {
+        "mapping": _pretty({k: v for k, v in shown.items() if k not in OWN_INPUTS}),
+        "trait_priority": "" if priority is None else str(priority),
+        "scheme": str(block.get("scheme") or NO_SIGNATURE),
+        **{k: "" if block.get(k) is None else str(block[k]) for k in SIGNATURE_OPTIONS},
+    }
+
+
+def _settings_page(request: Request, ui: UI, user: Principal, source_id: int, *,
+                   submitted: dict[str, str] | None = None, errors: dict[str, str] | None = None,
+                   general: list[str] | None = None, status: int = 200) -> Response:
+    with ui.container.session_factory() as session:
+        info = sources.get_source(session, source_id)
+    block = info.public_mapping().get("signature")
+    return ui.render(request, "source_settings.html", {
+        "section": "sources", "source": info, "values": submitted or _stored_values(info),
+        "signature": block if isinstance(block, dict) else None,
+        "schemes": (NO_SIGNATURE, *webhook_signatures.SCHEMES), "algorithms": ALGORITHMS,
+        "encodings": ENCODINGS, "errors": errors or {}, "general": general or [],
+        "notice": NOTICES.get(request.query_params.get("done") or ""),
+    }, user=user, status=status)
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return isinstance(value, list) and any(_has_nul(v) for v in value)
+
+
+def _settings_mapping(submitted: dict[str, str], secret: str, remove: bool,
+                      current: sources.SourceInfo) -> tuple[dict[str, Any], dict[str, str]]:
+    """The mapping the form asks for, to be checked by the same service as the API's PATCH;
+    or the problems found reading the form (message ids, translated when shown)."""
+    errors: dict[str, str] = {}
+    fields: Any = {}
+    if submitted["mapping"].strip():
+        try:
+            fields = orjson.loads(submitted["mapping"])
+        except orjson.JSONDecodeError:
+            errors["mapping"] = N_("The mapping is not valid JSON.")
+    if "mapping" not in errors and _has_nul(fields):  # PostgreSQL cannot store it
+        errors["mapping"] = N_("Remove the NUL (\\u0000) characters from the mapping.")
+    elif "mapping" not in errors and not isinstance(fields, dict):
+        errors["mapping"] = N_("The mapping must be a JSON object, such as {\"event\": \"$.type\"}.")
+    elif "mapping" not in errors and any(k in fields for k in OWN_INPUTS):
+        errors["mapping"] = N_("Set the signature check and the trait priority in their own "
+                               "fields, not in the mapping.")
+    mapping: dict[str, Any] = dict(fields) if isinstance(fields, dict) else {}
+    priority = submitted["trait_priority"]
+    if priority and not _PRIORITY.fullmatch(priority):
+        errors["trait_priority"] = N_("A whole number, such as 10 (higher wins).")
+    elif priority:
+        mapping["trait_priority"] = int(priority)
+    scheme = submitted["scheme"]
+    if remove:
+        mapping["signature"] = None
+    elif scheme == NO_SIGNATURE:
+        if "signature" in current.mapping:
+            errors["scheme"] = N_("To stop checking signatures, tick “Remove the signature "
+                                  "check”.")
+    else:
+        block: dict[str, Any] = {"scheme": scheme}
+        for option in SCHEME_OPTIONS.get(scheme, ()):
+            if submitted[option]:  # empty: the scheme's default (or "required")
+                block[option] = submitted[option]  # its config model reads and checks it
+        if secret:  # empty: the stored secret is kept
+            block["secret"] = secret
+        mapping["signature"] = block
+    return mapping, errors
+
+
+@router.get("/admin/sources/{source_id:int}/edit")
+def source_settings_page(request: Request, source_id: int, ui: UI, user: User) -> Response:
+    _allowed(request, user)
+    return _settings_page(request, ui, user, source_id)
+
+
+@router.post("/admin/sources/{source_id:int}/edit")
+def save_source_settings(request: Request, source_id: int, ui: UI, user: User,
+                         form: Form) -> Response:
+    """Save the mapping, signature check and trait priority; a refusal stays on the form with
+    each message next to its input, and the secret typed is never sent back."""
+    _allowed(request, user)
+    submitted = _submitted(form)
+    display = ui.display(request, user)
+    with ui.container.session_factory() as session:
+        current = sources.get_source(session, source_id)
+    mapping, problems = _settings_mapping(submitted, str(form.get("secret") or ""),
+                                          form.get("remove_signature") == "1", current)
+    if problems:
+        return _settings_page(request, ui, user, source_id, submitted=submitted, status=422,
+                              errors={k: display.gettext(v) for k, v in problems.items()})
+    try:
+        with ui.container.uow() as uow:
+            sources.update_source(uow.session, source_id, mapping=mapping,
+                                  secret_key=ui.container.settings.secret_key)
+            _audit(ui, uow.session, user, source_id, "changed", fields=["mapping"],
+                   **sources.signature_change(mapping))
+            uow.commit()
+    except RapportError as exc:
+        renamed = [FieldError(_ERROR_INPUTS.get(e.field, e.field), e.message, e.code)
+                   for e in exc.errors]
+        by_input, general = field_errors(renamed, SETTINGS_FIELDS)
+        return _settings_page(
+            request, ui, user, source_id, submitted=submitted, status=exc.status,
+            errors={k: display.gettext(v) for k, v in by_input.items()},
+            general=[display.gettext(g) for g in general]
+            or ([] if by_input else [display.gettext(exc.detail)]))
+    return RedirectResponse(f"/admin/sources/{source_id}/edit?done=saved", 303)
+
+
+def _submitted(form: FormData) -> dict[str, str]:
+    """The form's text inputs as typed (never the secret, which is not shown again)."""
+    return {k: str(form.get(k) or "").strip() for k in SETTINGS_FIELDS if k != "secret"}
 
 
 def _filters(ui: UI, source: str, code: str, status: str) -> tuple[dead_letters.Filters, bool]:
