@@ -231,6 +231,7 @@ def test_a_user_without_sources_manage_cannot_edit(
     assert page.status_code == 403
     assert posted.status_code == 403
     assert "src-mapping" not in page.text
+    assert 'href="/admin/sources"' not in browser.get("/inbox").text  # nor offered in the nav
     assert _stored(container, issued.source.id) == STRIPE_MAPPING
 
 
@@ -250,6 +251,13 @@ def test_sources_manage_is_what_the_page_needs(browser: TestClient, container: C
 
     assert saved.status_code == 200, saved.text
     assert _stored(container, issued.source.id)["trait_priority"] == 2
+    # and the navigation leads there: the hub's admin pages, not the admin-only ones
+    nav = browser.get("/inbox").text.split("</nav>")[0]
+    assert 'href="/admin/sources"' in nav
+    assert 'href="/admin/dead-letters"' in nav
+    assert "Administration" in nav
+    assert 'href="/admin/roles"' not in nav
+    assert 'href="/admin/custom-fields"' not in nav
 
 
 def test_an_unknown_source_is_not_found(admin_browser: TestClient) -> None:
