@@ -21,7 +21,7 @@ from rapport.events.hub_models import CHANNELS, EVENT_TYPES
 
 MAX_ID = 200  # message, user and anonymous ids, event names (the columns' width)
 MAX_DEVICE = 128  # fingerprint and session id
-MAX_SKEW_MS = 2**31 - 1
+MAX_SKEW_MS = 2**63 - 1  # the column is a 64-bit integer (migration 0010)
 # What other libraries call their channel, as Rapport's channels.
 CHANNEL_ALIASES = {"mobile": "app", "server": "api", "browser": "web", "sources": "api"}
 DERIVED_MESSAGE_PREFIX = "rapport-"
@@ -230,8 +230,6 @@ def normalise(raw: Any, arrival: Arrival, *, call: str | None = None) -> Envelop
         timestamp = parse_time(raw["timestamp"], "timestamp")
         if sent_at is not None:
             skew = sent_at - received
-            # the column is a 32-bit integer: beyond ±24.8 days the figure is clamped (the
-            # correction of the timestamp itself stays exact)
             skew_ms = max(-MAX_SKEW_MS, min(MAX_SKEW_MS, round(skew / timedelta(milliseconds=1))))
             try:
                 timestamp = timestamp - skew

@@ -49,7 +49,7 @@ class HubEvent(IdMixin, Base):
     timestamp: Mapped[datetime] = mapped_column(UtcDateTime, info=info("system.time"))
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, info=info("system.time"))
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, info=info("system.time"))
-    skew_ms: Mapped[int | None] = mapped_column(Integer, info=info("system.event"))
+    skew_ms: Mapped[int | None] = mapped_column(IdType, info=info("system.event"))  # 64-bit: clocks off by years
     channel: Mapped[str] = mapped_column(String(10), info=info("system.event"))
     fingerprint: Mapped[str] = mapped_column(String(128), info=info("device.fingerprint"))
     fingerprint_derived: Mapped[bool] = mapped_column(Boolean, default=False, info=info("system.event"))
