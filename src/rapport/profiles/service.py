@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import Any, Protocol, cast
 
 import orjson
-from sqlalchemy import Table, and_, false, func, or_, select
+from sqlalchemy import String, Table, and_, false, func, or_, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from rapport.crm import access
@@ -24,10 +25,11 @@ from rapport.crm.custom_fields import custom_field_specs
 from rapport.crm.models import Activity
 from rapport.crm.registry import OBJECTS
 from rapport.errors import Forbidden, NotFound, ValidationFailed
-from rapport.events.hub_models import HubEvent, Source
+from rapport.events.hub_models import CHANNELS, HubEvent, Source
 from rapport.identity.identifiers import MASKED_KINDS, Identifier
 from rapport.identity.merges import REVIEW_STATUSES
 from rapport.identity.models import Identity, MergeReview, ProfileMerge
+from rapport.profiles.live import JOURNEY_STAGES as JOURNEY_STAGES  # the list filters by these
 from rapport.profiles.models import Profile
 from rapport.trust.actor import Actor
 
@@ -442,3 +444,109 @@ def linked_profile_id(session: Session, object_name: str, record_id: int) -> int
 
 def profiles_of(session: Session, ids: Iterable[int]) -> dict[int, Profile]:
     return {p.id: p for p in session.scalars(select(Profile).where(Profile.id.in_(list(ids))))}
+
+
+# ---- the customer list -----------------------------------------------------------------------
+
+LIST_SORTS = ("last_seen", "first_seen")
+
+
+@dataclass(frozen=True)
+class ProfileFilters:
+    """What the customer list narrows to; ``profile_id`` comes from an identifier search."""
+
+    stage: str = ""  # one of JOURNEY_STAGES, or every stage
+    linked: bool | None = None  # linked to a contact or lead, or not, or either
+    channel: str = ""  # one of the hub's channels, or every channel
+    profile_id: int | None = None
+    sort: str = "last_seen"  # newest first
+
+
+@dataclass(frozen=True)
+class ProfileRow:
+    """One live profile of the list, masked as the 360 page masks it."""
+
+    id: int
+    traits: dict[str, Any]
+    journey_stage: str
+    channels: tuple[str, ...]
+    events: int
+    first_seen: str | None
+    last_seen: str | None
+    linked: tuple[LinkedRecord, ...]  # the linked records the actor may read
+    contact_id: int | None
+    lead_id: int | None
+
+
+@dataclass(frozen=True)
+class ProfileList:
+    items: tuple[ProfileRow, ...]
+    count: int
+    more: bool  # another page follows
+
+
+def _readable_clause(actor: Actor) -> Any:
+    """The profiles ``actor`` may read, as SQL: ``_reachable`` for a whole list (a linked
+    contact or lead in the actor's record scope, as the record service reads one)."""
+    if reads_all(actor):
+        return None
+    reachable = []
+    for object_name, column in (("contacts", Profile.contact_id), ("leads", Profile.lead_id)):
+        spec = OBJECTS[object_name]
+        if not actor.access.allows(object_name, "read"):
+            continue
+        table = cast(Table, spec.model.__table__)
+        ids = select(table.c.id)
+        scope = access.scope_clause(actor, spec, table)
+        if scope is not None:
+            ids = ids.where(scope)
+        reachable.append(column.in_(ids))
+    return or_(*reachable) if reachable else false()
+
+
+def list_profiles(records: _Records, session: Session, actor: Actor, filters: ProfileFilters, *,
+                  limit: int = 50, offset: int = 0) -> ProfileList:
+    """Live profiles ``actor`` may read, newest seen (or first seen) first, ``limit`` from
+    ``offset``; linked contacts and leads are read in one go per object (labels only)."""
+    conditions: list[Any] = [Profile.merged_into_id.is_(None)]
+    readable_now = _readable_clause(actor)
+    if readable_now is not None:
+        conditions.append(readable_now)
+    if filters.stage in JOURNEY_STAGES:
+        stage = Profile.journey_stage == filters.stage
+        conditions.append(or_(stage, Profile.journey_stage.is_(None)) if filters.stage == "anonymous"
+                          else stage)
+    if filters.linked is not None:
+        linked = or_(Profile.contact_id.is_not(None), Profile.lead_id.is_not(None))
+        conditions.append(linked if filters.linked else ~linked)
+    if filters.channel in CHANNELS:
+        # a JSON list of known names: the quoted name is in its text on SQLite and PostgreSQL
+        conditions.append(sql_cast(Profile.channels, String).like(f'%"{filters.channel}"%'))
+    if filters.profile_id is not None:
+        conditions.append(Profile.id == filters.profile_id)
+    column = Profile.first_seen if filters.sort == "first_seen" else Profile.last_seen
+    rows = list(session.scalars(
+        select(Profile).where(*conditions)
+        .order_by(column.desc().nulls_last(), Profile.id.desc())
+        .offset(offset).limit(limit + 1)))
+    total = session.scalar(select(func.count()).select_from(Profile).where(*conditions))
+    page = rows[:limit]
+    found: dict[str, dict[int, Any]] = {}
+    for object_name, key in (("contacts", "contact_id"), ("leads", "lead_id")):
+        ids = sorted({getattr(p, key) for p in page if getattr(p, key)})
+        found[object_name] = records.get_many(session, object_name, ids, actor=actor) if ids else {}
+    items = []
+    for p in page:
+        events = (p.counters or {}).get("events") or {}
+        items.append(ProfileRow(
+            id=p.id, traits=traits_json(actor, p.traits or {}),
+            journey_stage=p.journey_stage or "anonymous", channels=tuple(p.channels or ()),
+            events=sum(v for v in events.values() if isinstance(v, int)),
+            first_seen=_time(p.first_seen), last_seen=_time(p.last_seen),
+            linked=tuple(
+                LinkedRecord(name, record_id, str(found[name][record_id].values.get("title")
+                                                  or f"#{record_id}"))
+                for name, record_id in (("contacts", p.contact_id), ("leads", p.lead_id))
+                if record_id is not None and record_id in found[name]),
+            contact_id=p.contact_id, lead_id=p.lead_id))
+    return ProfileList(tuple(items), int(total or 0), len(rows) > limit)

@@ -1,6 +1,6 @@
-"""The customer 360 page: one stitched customer with traits, counters, journey stage, the
-merged timeline (hub events and CRM activities), identities, merges and linked records; and
-the merge-review queue (``/admin/merge-reviews``).
+"""The customer list (``/profiles``), the customer 360 page: one stitched customer with traits,
+counters, journey stage, the merged timeline (hub events and CRM activities), identities,
+merges and linked records; and the merge-review queue (``/admin/merge-reviews``).
 
 Access and masking are the API's (``rapport.profiles.service``): a profile is shown to whoever
 may read its linked contact or lead, or reads every profile; e-mails and phones are masked
@@ -17,9 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
-from rapport.errors import Conflict, Forbidden, NotFound, RapportError
-from rapport.events.hub_models import Source
+from rapport.errors import Conflict, Forbidden, NotFound, RapportError, ValidationFailed
+from rapport.events.hub_models import CHANNELS, Source
 from rapport.identity import merges
+from rapport.identity.identifiers import Identifier, parse_lookup
 from rapport.profiles import service
 from rapport.trust import audit
 from rapport.trust.actor import Actor
@@ -32,6 +33,8 @@ from rapport.web.rendering import query_string
 router = APIRouter()
 TIMELINE_PAGE = 30
 REVIEW_PAGE = 20
+CUSTOMER_PAGE = 50
+MAX_CUSTOMER_PAGE = 2_000  # deeper than this, search or filter
 WHAT_REVIEWS = "deciding merge reviews"
 
 STAGE_LABELS = {
@@ -136,6 +139,104 @@ def _timeline(display: Display, items: list[dict[str, Any]], sources: dict[int, 
                 "body": item.get("body"), "activity_id": item["id"],
             })
     return rows
+
+
+# ---- the customer list -----------------------------------------------------------------------
+
+LINKED_CHOICES = {"yes": True, "no": False}
+SORT_LABELS = {"last_seen": N_("Last seen"), "first_seen": N_("First seen")}
+CHANNEL_LABELS = {"web": N_("Web"), "app": N_("App"), "pos": N_("Point of sale"),
+                  "iot": N_("Devices"), "api": N_("API"), "import": N_("Import"), "crm": N_("CRM")}
+
+
+def _search(session: Session, q: str, default_region: str) -> int:
+    """The live profile an identifier names: ``kind:value``, an e-mail, else a user id or an
+    anonymous id; 0 (no profile) when none holds it. A malformed value raises its message."""
+    if ":" in q:
+        wanted: list[Identifier] = [parse_lookup(q, default_region)]
+    elif "@" in q:
+        wanted = [parse_lookup(f"email:{q}", default_region)]
+    else:
+        wanted = [parse_lookup(f"{kind}:{q}", default_region) for kind in ("user_id", "anonymous_id")]
+    for identifier in wanted:
+        try:
+            return service.resolve(session, service.lookup(session, identifier)).profile.id
+        except NotFound:
+            continue
+    return 0
+
+
+def _customer_name(display: Display, row: service.ProfileRow) -> str:
+    """The ``name`` trait, else the (masked) e-mail, else an anonymous visitor by id."""
+    for trait in ("name", "email"):
+        value = row.traits.get(trait, {}).get("value")
+        if isinstance(value, str) and value:
+            return value
+    return display.gettext("Anonymous visitor #%(id)s") % {"id": row.id}
+
+
+@router.get("/profiles")
+def customers_page(
+    request: Request, ui: UI, user: User,
+    q: Annotated[str, Query(max_length=400)] = "",
+    stage: Annotated[str, Query(max_length=12)] = "",
+    linked: Annotated[str, Query(max_length=3)] = "",
+    channel: Annotated[str, Query(max_length=10)] = "",
+    sort: Annotated[str, Query(max_length=12)] = "last_seen",
+    page: Annotated[int, Query(ge=1, le=MAX_CUSTOMER_PAGE)] = 1,
+) -> Response:
+    """Live customer profiles the user may read (the 360 page's rule, applied in SQL)."""
+    display = ui.display(request, user)
+    actor = display.actor
+    q = q.strip()
+    keep = {"q": q, "stage": stage if stage in service.JOURNEY_STAGES else "",
+            "linked": linked if linked in LINKED_CHOICES else "",
+            "channel": channel if channel in CHANNELS else "",
+            "sort": sort if sort in service.LIST_SORTS else "last_seen"}
+    error = None
+    listing = service.ProfileList((), 0, more=False)
+    with ui.container.session_factory() as session:
+        found: int | None = None
+        if q:
+            try:
+                found = _search(session, q, ui.container.settings.default_phone_region)
+            except ValidationFailed as exc:
+                error = display.gettext(exc.detail)
+        if error is None:
+            filters = service.ProfileFilters(
+                stage=keep["stage"], linked=LINKED_CHOICES.get(keep["linked"]),
+                channel=keep["channel"], profile_id=found, sort=keep["sort"])
+            listing = service.list_profiles(ui.container.records, session, actor, filters,
+                                            limit=CUSTOMER_PAGE, offset=(page - 1) * CUSTOMER_PAGE)
+    rows = [{
+        "id": r.id, "name": _customer_name(display, r),
+        "stage": display.gettext(STAGE_LABELS.get(r.journey_stage, r.journey_stage)),
+        "channels": [display.gettext(CHANNEL_LABELS.get(c, c)) for c in r.channels],
+        "events": display.fmt.number(r.events),
+        "last_seen": display.fmt.datetime(r.last_seen) if r.last_seen else "",
+        "first_seen": display.fmt.datetime(r.first_seen) if r.first_seen else "",
+        "linked": [{"object": link.object_name, "id": link.id, "title": link.title,
+                    "label": display.gettext(N_("Contact") if link.object_name == "contacts"
+                                             else N_("Lead"))} for link in r.linked],
+        # linked to a record the user may not read (they read every profile): say so, no link
+        "unreadable": [display.gettext("Contact #%(id)s") % {"id": i} if name == "contacts"
+                       else display.gettext("Lead #%(id)s") % {"id": i}
+                       for name, i in (("contacts", r.contact_id), ("leads", r.lead_id))
+                       if i is not None and all(link.object_name != name for link in r.linked)],
+    } for r in listing.items]
+    first = (page - 1) * CUSTOMER_PAGE + 1
+    return ui.render(request, "profiles.html", {
+        "section": "profiles", "rows": rows, "count": listing.count, "filters": keep,
+        "error": error, "first": first, "last": first + len(rows) - 1,
+        "filtered": any(keep[k] for k in ("q", "stage", "linked", "channel")),
+        "stages": [(s, display.gettext(STAGE_LABELS[s])) for s in service.JOURNEY_STAGES],
+        "channels": [(c, display.gettext(CHANNEL_LABELS.get(c, c))) for c in CHANNELS],
+        "sorts": [(s, display.gettext(SORT_LABELS[s])) for s in service.LIST_SORTS],
+        "previous": query_string({**keep, "page": page - 1 if page > 2 else None})
+        if page > 1 else None,
+        "next": query_string({**keep, "page": page + 1})
+        if listing.more and page < MAX_CUSTOMER_PAGE else None,
+    }, user=user)
 
 
 @router.get("/profiles/{profile_id:int}")
