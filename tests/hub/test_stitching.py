@@ -35,6 +35,15 @@ def web(container: Container) -> int:
     return make_source(container)
 
 
+def _contact(container: Container, **extra: str) -> Any:
+    """Ana Lima, a CRM contact with the e-mail the tests' events carry."""
+    with container.uow() as uow:
+        contact = container.records.create(uow, SYSTEM, "contacts", {
+            "last_name": "Lima", "email": "ana@example.com", **extra})
+        uow.commit()
+    return contact
+
+
 def test_anonymous_page_views_then_identify_end_on_one_profile(container: Container, web: int) -> None:
     ingest(container, event(web, "page", name="Home", anonymous_id="a-1", fingerprint="fp-1"),
            event(web, "page", name="Pricing", anonymous_id="a-1", fingerprint="fp-1"))
@@ -96,10 +105,7 @@ def test_alias_joins_an_old_user_id_to_a_new_one_explicitly(container: Container
 
 
 def test_an_email_in_traits_links_the_profile_to_the_crm_contact(container: Container, web: int) -> None:
-    with container.uow() as uow:
-        contact = container.records.create(uow, SYSTEM, "contacts",
-                                           {"last_name": "Lima", "email": "ana@example.com"})
-        uow.commit()
+    contact = _contact(container)
     ingest(container, event(web, "track", name="Viewed", anonymous_id="a-1",
                             context={"traits": {"email": " ANA@example.com "}}))
     pid = profile_id_of(container, "anonymous_id", "a-1")
@@ -207,10 +213,7 @@ def test_a_redelivered_batch_changes_nothing(container: Container, web: int) -> 
 def test_events_of_a_person_who_withdrew_analytics_consent_stay_out_of_the_profile(
     container: Container, web: int
 ) -> None:
-    with container.uow() as uow:
-        contact = container.records.create(uow, SYSTEM, "contacts",
-                                           {"last_name": "Lima", "email": "ana@example.com"})
-        uow.commit()
+    contact = _contact(container)
     ingest(container, event(web, "identify", user_id="u-1", traits={"email": "ana@example.com"}))
     pid = profile_id_of(container, "user_id", "u-1")
     assert pid is not None
@@ -270,10 +273,7 @@ def _ledger(container: Container, subject: str) -> list[tuple[str, str, str]]:
 def test_a_withdrawal_from_the_web_sdk_reaches_the_consent_ledger_once(
     container: Container, web: int
 ) -> None:
-    with container.uow() as uow:
-        contact = container.records.create(uow, SYSTEM, "contacts",
-                                           {"last_name": "Lima", "email": "ana@example.com"})
-        uow.commit()
+    contact = _contact(container)
     ingest(container, event(web, "identify", user_id="u-1", traits={"email": "ana@example.com"}))
     subject = f"contacts:{contact.id}"
 
@@ -292,10 +292,7 @@ def test_a_withdrawal_from_the_web_sdk_reaches_the_consent_ledger_once(
 def test_a_grant_from_the_web_sdk_is_not_recorded_a_public_write_key_proves_nothing(
     container: Container, web: int
 ) -> None:
-    with container.uow() as uow:
-        contact = container.records.create(uow, SYSTEM, "contacts",
-                                           {"last_name": "Lima", "email": "ana@example.com"})
-        uow.commit()
+    contact = _contact(container)
     ingest(container, event(web, "identify", user_id="u-1", traits={"email": "ana@example.com"}))
 
     ingest(container, _consent_event(web, "marketing_email", "granted"),
@@ -316,10 +313,7 @@ def test_a_withdrawal_of_a_visitor_not_linked_to_a_person_records_nothing(
 def test_an_email_of_a_contact_already_linked_by_phone_joins_that_profile(
     container: Container, web: int
 ) -> None:
-    with container.uow() as uow:
-        contact = container.records.create(uow, SYSTEM, "contacts", {
-            "last_name": "Lima", "email": "ana@example.com", "mobile": "+86 139 0013 9000"})
-        uow.commit()
+    contact = _contact(container, mobile="+86 139 0013 9000")
     ingest(container, event(web, "identify", user_id="u-1", traits={"phone": "13900139000"}))
     by_phone = profile_id_of(container, "contact_id", str(contact.id))
     assert by_phone is not None

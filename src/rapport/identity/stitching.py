@@ -34,7 +34,7 @@ from rapport.crm.models import Contact, Lead
 from rapport.db.among import among
 from rapport.db.base import utcnow
 from rapport.db.bulk import update_rows
-from rapport.identity.identifiers import Identifier, alias_previous_id, event_identifiers
+from rapport.identity.identifiers import Identifier, alias_previous_id
 from rapport.identity.merges import fold_in_memory, record_merge
 from rapport.identity.models import Identity, MergeReview
 from rapport.profiles.live import ProfileState
@@ -54,6 +54,14 @@ _IDENTITIES = cast(Table, Identity.__table__)
 _REVIEWS = cast(Table, MergeReview.__table__)
 REFUSING_CONSENT = ("withdrawn", "denied")
 LAST_SEEN_STEP = timedelta(hours=1)  # identities.last_seen is moved at most this often
+
+
+RECORD_KINDS = {"contact_id": "contacts", "lead_id": "leads"}
+
+
+def _subject_of(ident: Identifier) -> str:
+    """The consent subject a contact_id or lead_id identifier names (``contacts:12``)."""
+    return f"{RECORD_KINDS[ident.kind]}:{ident.value}"
 
 
 def slot_kind(n: int) -> str:
@@ -171,11 +179,8 @@ class Stitcher:
 
     def _load_consent(self, wanted: set[Identifier]) -> None:
         """People (contacts:12, leads:5) of the batch whose analytics decision refuses it."""
-        subjects = {f"contacts:{s.contact_id}" for s in self.states.values() if s.contact_id}
-        subjects |= {f"leads:{s.lead_id}" for s in self.states.values() if s.lead_id}
-        for ident in [*wanted, *[link for links in self.crm.values() for link in links]]:
-            if ident.kind in ("contact_id", "lead_id"):
-                subjects.add(f"{'contacts' if ident.kind == 'contact_id' else 'leads'}:{ident.value}")
+        subjects = {s for state in self.states.values() for s in state.subjects()}
+        subjects |= {_subject_of(i) for i in wanted if i.kind in RECORD_KINDS}  # CRM links too
         if not subjects:
             return
         newest: dict[str, str] = {}
@@ -189,14 +194,6 @@ class Stitcher:
         self.refused_subjects = {s for s, status in newest.items() if status in REFUSING_CONSENT}
 
     # ---- deciding ----------------------------------------------------------------------------
-
-    def _subjects(self, state: ProfileState) -> set[str]:
-        out = set()
-        if state.contact_id:
-            out.add(f"contacts:{state.contact_id}")
-        if state.lead_id:
-            out.add(f"leads:{state.lead_id}")
-        return out
 
     def _new_profile(self) -> ProfileState:
         state = ProfileState(seq=len(self.new_profiles) + 1, dirty=True)
@@ -260,9 +257,8 @@ class Stitcher:
                 state = state.live()
                 if all(state is not s for s, _ in found):
                     found.append((state, ident))
-        subjects = {s for state, _ in found for s in self._subjects(state)}
-        subjects |= {f"{'contacts' if i.kind == 'contact_id' else 'leads'}:{i.value}"
-                     for i in keys if i.kind in ("contact_id", "lead_id")}
+        subjects = {s for state, _ in found for s in state.subjects()}
+        subjects |= {_subject_of(i) for i in keys if i.kind in RECORD_KINDS}
         if subjects & self.refused_subjects:
             self.refused_events += 1
             return None
@@ -405,6 +401,3 @@ class Stitcher:
         if rows:
             self.session.execute(insert(_REVIEWS), rows)
 
-
-def identifiers_of(event: Any, settings: Settings) -> list[Identifier]:
-    return event_identifiers(event, settings.default_phone_region)

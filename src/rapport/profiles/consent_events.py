@@ -37,15 +37,6 @@ def _decision(event: Any) -> tuple[str, str] | None:
     return None
 
 
-def _subjects(state: ProfileState) -> list[str]:
-    subjects = []
-    if state.contact_id is not None:
-        subjects.append(f"contacts:{state.contact_id}")
-    if state.lead_id is not None:
-        subjects.append(f"leads:{state.lead_id}")
-    return subjects
-
-
 def record_withdrawals(session: Session, settings: Settings, events: Sequence[Any],
                        targets: Sequence[ProfileState | None]) -> int:
     """Record the batch's SDK withdrawals and denials in the ledger; returns how many."""
@@ -59,7 +50,7 @@ def record_withdrawals(session: Session, settings: Settings, events: Sequence[An
         given = event.properties.get("evidence") if isinstance(event.properties, dict) else None
         if isinstance(given, str) and given.strip():
             evidence += f": {given.strip()[:500]}"
-        for subject in _subjects(target.live()):
+        for subject in sorted(target.live().subjects()):
             in_force = next((s for s in consent.current(session, subject)
                              if s.purpose == purpose), None)
             if in_force is not None and in_force.state == status:

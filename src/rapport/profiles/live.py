@@ -91,6 +91,15 @@ class ProfileState:
             state = state.merged_into
         return state
 
+    def subjects(self) -> set[str]:
+        """The people (consent subjects, ``contacts:12``, ``leads:5``) the profile is linked to."""
+        out = set()
+        if self.contact_id:
+            out.add(f"contacts:{self.contact_id}")
+        if self.lead_id:
+            out.add(f"leads:{self.lead_id}")
+        return out
+
     def age(self) -> tuple[int, int, int]:
         """Older first: stored profiles by id, then the batch's new ones in creation order."""
         return (0, self.id, 0) if self.id is not None else (1, 0, self.seq)

@@ -9,7 +9,7 @@ same number of minutes (429 with Retry-After), before any password is checked an
 the account. The table holds a keyed hash of the network, never the address.
 
 Behind a reverse proxy every client has the proxy's address unless the server is told to
-trust its ``X-Forwarded-For`` (``uvicorn --forwarded-allow-ips``); docs/accounts.md.
+trust its ``X-Forwarded-For`` (``FORWARDED_ALLOW_IPS`` for ``rapport serve``); docs/accounts.md.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from rapport.events.envelope import fast_keyed_hash
 from rapport.trust.models import LoginThrottle
+from rapport.trust.pseudonym import keyed_hash
 
 
 def address_key(secret: str, client_ip: str | None) -> str | None:
@@ -37,7 +37,7 @@ def address_key(secret: str, client_ip: str | None) -> str | None:
         return None
     prefix = 32 if address.version == 4 else 64
     network = ipaddress.ip_network(f"{address}/{prefix}", strict=False)
-    return fast_keyed_hash(secret, "login-address", str(network))
+    return keyed_hash(secret, "login-address", str(network))
 
 
 @dataclass(frozen=True)
